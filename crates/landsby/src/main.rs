@@ -1,0 +1,219 @@
+//! `landsby`: the all-in-one and the command line.
+//!
+//! - `landsby up` runs every service in one process, on SQLite in a data directory, in dev mode.
+//! - `landsby token` prints a dev token signed with the data directory's dev key.
+//! - `landsby migrate` brings every service's database to the current schema and exits.
+//! - `landsby config table|show` prints the settings table, or the effective settings.
+
+#![allow(clippy::print_stdout)] // printing is what a command line does
+
+use clap::{Parser, Subcommand};
+use landsby_domain::Role;
+use landsby_platform::auth::{Claims, DEV_ISSUER, dev_signing_key};
+use landsby_platform::config::{Config, settings_table};
+use landsby_platform::db::DbPool;
+use landsby_platform::server::ServiceDef;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Every service there is, in the order they start.
+const SERVICES: &[ServiceDef] = &[landsby_case::SERVICE, landsby_visitation::SERVICE];
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "landsby",
+    version,
+    about = "Visitation and safe reunification for child welfare services."
+)]
+struct Cli {
+    /// A TOML configuration file (also LANDSBY_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs every service in one process on SQLite, in dev mode, until Ctrl-C.
+    Up {
+        /// Where the databases and the dev signing key live.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Prints a dev token signed with the data directory's dev key (the token alone on the last line).
+    Token {
+        /// The data directory whose dev key signs.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The agency's municipality number.
+        #[arg(long, default_value = "0301")]
+        agency: String,
+        /// A role; repeat for more.
+        #[arg(long = "role", default_value = "caseworker")]
+        roles: Vec<String>,
+        /// The subject.
+        #[arg(long, default_value = "dev-caseworker")]
+        subject: String,
+        /// How long the token is valid.
+        #[arg(long, default_value = "8h", value_parser = humantime_serde::re::humantime::parse_duration)]
+        ttl: Duration,
+    },
+    /// Applies every service's migrations to its database, then exits.
+    Migrate,
+    /// Prints settings.
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// The table of every setting, its variable and its default (as in the README).
+    Table,
+    /// The settings in effect, with secrets redacted, as JSON.
+    Show,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let file = cli.config.as_deref();
+    let result = match cli.command {
+        Command::Up { data_dir } => return up(file, data_dir),
+        Command::Token {
+            data_dir,
+            agency,
+            roles,
+            subject,
+            ttl,
+        } => token(file, data_dir, &agency, &roles, &subject, ttl),
+        Command::Migrate => migrate(file),
+        Command::Config {
+            what: ConfigCommand::Table,
+        } => {
+            print!("{}", settings_table());
+            Ok(())
+        }
+        Command::Config {
+            what: ConfigCommand::Show,
+        } => Config::load(file)
+            .map_err(|e| e.to_string())
+            .and_then(|c| serde_json::to_string_pretty(&c).map_err(|e| e.to_string()))
+            .map(|json| println!("{json}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("landsby: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn up(file: Option<&std::path::Path>, data_dir: Option<PathBuf>) -> ExitCode {
+    let config = match Config::load_with(file, |c| {
+        c.dev_mode = true;
+        if let Some(dir) = data_dir {
+            c.data_dir = dir;
+        }
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("landsby up: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let data_dir = config.data_dir.clone();
+    landsby_platform::cli::block_on(config, SERVICES, |running| {
+        println!("landsby is up (dev mode; data in {}):", data_dir.display());
+        for server in running {
+            println!(
+                "  {:<14} {}   database {}",
+                server.name, server.addr, server.database
+            );
+        }
+        println!(
+            "Get a token:   landsby token --data-dir {} --role caseworker",
+            data_dir.display()
+        );
+        println!("Stop with Ctrl-C.");
+    })
+}
+
+fn token(
+    file: Option<&std::path::Path>,
+    data_dir: Option<PathBuf>,
+    agency: &str,
+    roles: &[String],
+    subject: &str,
+    ttl: Duration,
+) -> Result<(), String> {
+    let config = Config::load_with(file, |c| {
+        c.dev_mode = true;
+        if let Some(dir) = data_dir {
+            c.data_dir = dir;
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if landsby_domain::AgencyId::parse(agency).is_none() {
+        return Err("--agency must be a 4-digit municipality number".into());
+    }
+    let roles = roles
+        .iter()
+        .map(|r| {
+            Role::parse(r).ok_or_else(|| {
+                let known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role {r:?}; roles are {}", known.join(", "))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (key, _) = dev_signing_key(&config.data_dir).map_err(|e| e.to_string())?;
+    let claims = Claims::new(
+        subject,
+        agency,
+        &roles,
+        DEV_ISSUER,
+        &config.auth.audience,
+        ttl,
+    );
+    let token = key.sign(&claims)?;
+    eprintln!(
+        "A dev token for {subject} ({}) in agency {agency}, valid {}, signed with {}:",
+        claims.roles.join(", "),
+        humantime_serde::re::humantime::format_duration(ttl),
+        config
+            .data_dir
+            .join(landsby_platform::auth::DEV_KEY_FILE)
+            .display()
+    );
+    println!("{token}");
+    Ok(())
+}
+
+fn migrate(file: Option<&std::path::Path>) -> Result<(), String> {
+    let config = Config::load(file).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        for def in SERVICES {
+            let url = (def.config)(&config).database_url(&config.data_dir, def.name);
+            let db = DbPool::connect_lazy(&url, &config.database, def.name)
+                .map_err(|e| e.to_string())?;
+            db.migrate(&def.migrations).await.map_err(|e| {
+                format!(
+                    "{}: migrations failed on {}: {}",
+                    def.name,
+                    db.describe(),
+                    landsby_platform::db::describe_migrate_error(&e)
+                )
+            })?;
+            println!("{}: {} is up to date", def.name, db.describe());
+            db.close().await;
+        }
+        Ok(())
+    })
+}

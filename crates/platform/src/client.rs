@@ -1,0 +1,85 @@
+//! Calling another landsby service on behalf of the caller: the caller's bearer token goes along (so
+//! the other service applies its own roles and audits the read under the caller), and so does what
+//! is left of the caller's deadline. A channel connects lazily, so a service starts while the other
+//! is away; a call then answers UNAVAILABLE.
+
+use crate::error::ApiError;
+use crate::server::Deadline;
+use std::time::Duration;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+/// The longest a call to another service may take when the caller set no deadline.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A lazily connecting channel to the service at `url` (`http://host:port`).
+pub fn channel(url: &str) -> Result<Channel, crate::config::ConfigError> {
+    let endpoint =
+        Endpoint::from_shared(url.to_owned()).map_err(|e| crate::config::ConfigError::Invalid {
+            setting: "endpoints",
+            problem: format!("{url}: {e}"),
+        })?;
+    Ok(endpoint
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// What goes along from an incoming call to the calls it makes: its token and its deadline.
+#[derive(Debug, Clone)]
+pub struct OnBehalf {
+    authorization: Option<AsciiMetadataValue>,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl OnBehalf {
+    /// Taken from an incoming request (before it is consumed).
+    pub fn of<T>(request: &tonic::Request<T>) -> Self {
+        Self {
+            authorization: request.metadata().get("authorization").cloned(),
+            deadline: request.extensions().get::<Deadline>().map(|d| d.0),
+        }
+    }
+
+    /// An outgoing request carrying `message`, the caller's token and what is left of its deadline.
+    pub fn request<M>(&self, message: M) -> tonic::Request<M> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        let left = self
+            .deadline
+            .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
+            .unwrap_or(DEFAULT_TIMEOUT);
+        request.set_timeout(left.max(Duration::from_millis(1)));
+        request
+    }
+}
+
+/// What an error from another service (`service`, e.g. "case") means for our caller: its NOT_FOUND
+/// is the caller's (the resource does not exist for the caller's agency), its refusals of the token
+/// are ours too, its time and availability problems are UNAVAILABLE or DEADLINE_EXCEEDED, anything
+/// else an internal error. Its messages never pass through.
+pub fn downstream(
+    status: &tonic::Status,
+    resource: &'static str,
+    service: &'static str,
+) -> ApiError {
+    use tonic::Code;
+    match status.code() {
+        Code::NotFound => ApiError::NotFound { resource },
+        Code::Unauthenticated => ApiError::Unauthenticated {
+            reason: "the token was refused by another service",
+        },
+        Code::PermissionDenied => ApiError::PermissionDenied {
+            reason: format!("the {service} service refused the caller's roles"),
+        },
+        Code::DeadlineExceeded => ApiError::DeadlineExceeded,
+        Code::Unavailable | Code::ResourceExhausted | Code::Cancelled => ApiError::Unavailable {
+            reason: "another landsby service is unavailable; retry later",
+        },
+        other => ApiError::internal(format!("the {service} service answered {other:?}")),
+    }
+}

@@ -1,0 +1,710 @@
+//! The one configuration system: built-in defaults, then an optional TOML file (`--config` or
+//! `LANDSBY_CONFIG`), then `LANDSBY_*` environment variables (`__` separates sections:
+//! `LANDSBY_SERVER__REQUEST_TIMEOUT=5s`). Every setting, its variable and its default is listed by
+//! [`settings_table`], which the README carries and a test keeps in step with this file.
+
+use crate::secret::Secret;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The most clock skew a token check may allow.
+const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+/// Environment variables with the `LANDSBY_` prefix that are not settings.
+const NOT_SETTINGS: &[&str] = &["config", "test_database_url", "test_log"];
+
+/// The whole configuration of a landsby process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where SQLite databases and the dev signing key live.
+    pub data_dir: PathBuf,
+    /// Development mode: tokens are signed with a key generated in the data directory.
+    pub dev_mode: bool,
+    /// A staircase policy file (TOML, docs/policy.md); empty: the built-in policy.
+    pub policy_file: PathBuf,
+    /// Logging.
+    pub log: LogConfig,
+    /// gRPC server limits, shared by every service.
+    pub server: ServerConfig,
+    /// Database pools, shared by every service.
+    pub database: DatabaseConfig,
+    /// Token validation.
+    pub auth: AuthConfig,
+    /// The case service.
+    pub case: ServiceConfig,
+    /// The visitation service.
+    pub visitation: ServiceConfig,
+    /// Where the services reach each other.
+    pub endpoints: EndpointsConfig,
+}
+
+/// Where one service reaches another, as `http://host:port`. Empty: the other service's `listen`
+/// address in this configuration (one host, as `landsby up` runs them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointsConfig {
+    /// The case service.
+    pub case: String,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A tracing filter directive, e.g. `info` or `info,landsby_case=debug`.
+    pub level: String,
+}
+
+/// The log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Limits of every gRPC server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The longest a request may run; a shorter client deadline (`grpc-timeout`) wins.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Requests handled at once per service; more are refused at once with RESOURCE_EXHAUSTED.
+    pub concurrency_limit: usize,
+    /// The largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// HTTP/2 streams one connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// The largest HTTP/2 header list, in bytes.
+    pub max_header_list_bytes: u32,
+    /// Streams a client may reset before being accepted (HTTP/2 rapid-reset protection).
+    pub max_pending_accept_reset_streams: usize,
+    /// How often idle connections are pinged.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_interval: Duration,
+    /// How long a ping may go unanswered before the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
+    /// After SIGTERM or SIGINT, how long in-flight requests may take before the process exits.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// Database pool settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connections per service pool.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before UNAVAILABLE.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// How often the database is checked for health.
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+    /// How long SQLite waits for a lock before giving up.
+    #[serde(with = "humantime_serde")]
+    pub sqlite_busy_timeout: Duration,
+}
+
+/// Token validation outside dev mode.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The `iss` every token must carry. Required outside dev mode.
+    pub issuer: String,
+    /// The `aud` every token must carry.
+    pub audience: String,
+    /// PEM files with the issuer's public keys (RSA for RS256, P-256 for ES256). Required outside dev
+    /// mode.
+    pub public_key_files: Vec<PathBuf>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+}
+
+/// Where one service listens and which database it owns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// `postgres://…` or `sqlite://…`; empty means a SQLite file in the data directory.
+    pub database_url: Secret,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./landsby-data"),
+            dev_mode: false,
+            policy_file: PathBuf::new(),
+            log: LogConfig::default(),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+            case: ServiceConfig::on_port(50051),
+            visitation: ServiceConfig::on_port(50052),
+            endpoints: EndpointsConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            concurrency_limit: 256,
+            max_message_bytes: 4 * 1024 * 1024,
+            max_concurrent_streams: 200,
+            max_header_list_bytes: 16 * 1024,
+            max_pending_accept_reset_streams: 50,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            health_interval: Duration::from_secs(2),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            audience: "landsby".into(),
+            public_key_files: Vec::new(),
+            leeway: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServiceConfig {
+    fn on_port(port: u16) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            database_url: Secret::default(),
+        }
+    }
+
+    /// The database URL, or the SQLite file `<data_dir>/<name>.db` when none is set.
+    pub fn database_url(&self, data_dir: &Path, name: &str) -> Secret {
+        if self.database_url.expose().is_empty() {
+            Secret::new(format!(
+                "sqlite://{}",
+                data_dir.join(format!("{name}.db")).display()
+            ))
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+/// The configured endpoint, or one on the listen address (an unspecified address means this host).
+fn endpoint(configured: &str, listen: SocketAddr) -> String {
+    let configured = configured.trim();
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    let host = if listen.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], listen.port()))
+    } else {
+        listen
+    };
+    format!("http://{host}")
+}
+
+/// A configuration that cannot be used; the message says which setting and why, never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or the environment did not parse.
+    #[error("configuration: {0}")]
+    Parse(String),
+    /// A setting has a value the process cannot run with.
+    #[error("configuration: {setting}: {problem}")]
+    Invalid {
+        /// The setting, as in the settings table.
+        setting: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Config {
+    /// Loads defaults, then `file` (or the file named by `LANDSBY_CONFIG`), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, |_| {})
+    }
+
+    /// Like [`Config::load`], with `adjust` applied (command-line flags) before validation.
+    pub fn load_with(
+        file: Option<&Path>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Result<Self, ConfigError> {
+        let from_env = std::env::var_os("LANDSBY_CONFIG").map(PathBuf::from);
+        let file = file.map(Path::to_path_buf).or(from_env);
+        let mut config = Self::figment(file.as_deref())
+            .extract::<Config>()
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        adjust(&mut config);
+        config.validated()
+    }
+
+    fn figment(file: Option<&Path>) -> Figment {
+        // Defaults go in serialized, so a file or variable can set one field of a section. Secrets
+        // serialize redacted, which is why no secret may have a non-empty default.
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment.merge(Env::prefixed("LANDSBY_").split("__").ignore(NOT_SETTINGS))
+    }
+
+    /// The staircase policy: the file named by `policy_file`, or the built-in one.
+    pub fn policy(&self) -> Result<landsby_domain::Policy, ConfigError> {
+        if self.policy_file.as_os_str().is_empty() {
+            return Ok(landsby_domain::Policy::default());
+        }
+        let invalid = |problem: String| ConfigError::Invalid {
+            setting: "policy_file",
+            problem,
+        };
+        let text = std::fs::read_to_string(&self.policy_file)
+            .map_err(|e| invalid(format!("cannot read {}: {e}", self.policy_file.display())))?;
+        landsby_domain::Policy::parse(&text).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// The section of the service called `name` (`case`, `visitation`).
+    pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
+        match name {
+            "case" => Some(&self.case),
+            "visitation" => Some(&self.visitation),
+            _ => None,
+        }
+    }
+
+    /// The section of the service called `name`, to change.
+    pub fn service_mut(&mut self, name: &str) -> Option<&mut ServiceConfig> {
+        match name {
+            "case" => Some(&mut self.case),
+            "visitation" => Some(&mut self.visitation),
+            _ => None,
+        }
+    }
+
+    /// Where the case service is reached: `endpoints.case`, or its `listen` address.
+    pub fn case_endpoint(&self) -> String {
+        endpoint(&self.endpoints.case, self.case.listen)
+    }
+
+    /// Checks the values the types cannot.
+    pub fn validated(self) -> Result<Self, ConfigError> {
+        let invalid = |setting, problem: &str| ConfigError::Invalid {
+            setting,
+            problem: problem.into(),
+        };
+        if self.server.concurrency_limit == 0 {
+            return Err(invalid("server.concurrency_limit", "must be at least 1"));
+        }
+        if self.server.max_message_bytes < 1024 {
+            return Err(invalid("server.max_message_bytes", "must be at least 1024"));
+        }
+        if self.server.request_timeout.is_zero() {
+            return Err(invalid("server.request_timeout", "must be more than zero"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.database.acquire_timeout.is_zero() {
+            return Err(invalid(
+                "database.acquire_timeout",
+                "must be more than zero",
+            ));
+        }
+        if self.database.health_interval < Duration::from_millis(10) {
+            return Err(invalid("database.health_interval", "must be at least 10ms"));
+        }
+        if self.auth.audience.trim().is_empty() {
+            return Err(invalid("auth.audience", "must not be empty"));
+        }
+        if self.auth.leeway > MAX_LEEWAY {
+            return Err(invalid(
+                "auth.leeway",
+                "must be at most 5m: leeway extends every token's life",
+            ));
+        }
+        let case = self.endpoints.case.trim();
+        if !(case.is_empty() || case.starts_with("http://") || case.starts_with("https://")) {
+            return Err(invalid(
+                "endpoints.case",
+                "must be empty or an http:// or https:// URL",
+            ));
+        }
+        if self.dev_mode && (!self.auth.issuer.is_empty() || !self.auth.public_key_files.is_empty())
+        {
+            return Err(invalid(
+                "dev_mode",
+                "cannot be on together with auth.issuer or auth.public_key_files: dev mode would \
+                 silently ignore them; choose one",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// One row of the settings table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// The dotted key, as in the TOML file.
+    pub key: String,
+    /// The environment variable.
+    pub env: String,
+    /// The default, as TOML would write it.
+    pub default: String,
+    /// What it does.
+    pub description: &'static str,
+}
+
+/// What each setting does. A test checks that this list and [`Config`] name the same settings.
+const DESCRIPTIONS: &[(&str, &str)] = &[
+    (
+        "data_dir",
+        "Where SQLite databases and the dev signing key live.",
+    ),
+    (
+        "dev_mode",
+        "Development mode: tokens signed with a key generated in the data directory are accepted. Never in production.",
+    ),
+    (
+        "policy_file",
+        "A staircase policy file (TOML; see docs/policy.md). Empty: the built-in policy.",
+    ),
+    (
+        "log.format",
+        "`text` for people, `json` for log collectors.",
+    ),
+    (
+        "log.level",
+        "Tracing filter, e.g. `info` or `info,landsby_case=debug`.",
+    ),
+    (
+        "server.request_timeout",
+        "The longest a request may run; a shorter client deadline wins. Then DEADLINE_EXCEEDED.",
+    ),
+    (
+        "server.concurrency_limit",
+        "Requests handled at once per service; more are refused at once with RESOURCE_EXHAUSTED.",
+    ),
+    (
+        "server.max_message_bytes",
+        "The largest request or response message, in bytes.",
+    ),
+    (
+        "server.max_concurrent_streams",
+        "HTTP/2 streams one connection may have open at once.",
+    ),
+    (
+        "server.max_header_list_bytes",
+        "The largest HTTP/2 header list, in bytes.",
+    ),
+    (
+        "server.max_pending_accept_reset_streams",
+        "Streams a client may reset before they are accepted (HTTP/2 rapid-reset protection).",
+    ),
+    (
+        "server.keepalive_interval",
+        "How often idle connections are pinged.",
+    ),
+    (
+        "server.keepalive_timeout",
+        "How long a ping may go unanswered before the connection is closed.",
+    ),
+    (
+        "server.shutdown_grace",
+        "After SIGTERM or SIGINT, how long in-flight requests may take before the process exits.",
+    ),
+    ("database.max_connections", "Connections per service pool."),
+    (
+        "database.acquire_timeout",
+        "How long a request waits for a free connection before UNAVAILABLE.",
+    ),
+    (
+        "database.health_interval",
+        "How often the database is checked; health follows it.",
+    ),
+    (
+        "database.sqlite_busy_timeout",
+        "How long SQLite waits for a lock before giving up.",
+    ),
+    (
+        "auth.issuer",
+        "The `iss` every token must carry. Required outside dev mode.",
+    ),
+    ("auth.audience", "The `aud` every token must carry."),
+    (
+        "auth.public_key_files",
+        "PEM files with the issuer's public keys (RSA: RS256, P-256: ES256). Required outside dev mode.",
+    ),
+    ("auth.leeway", "Clock skew allowed on `exp` and `nbf`."),
+    ("case.listen", "Where the case service listens."),
+    (
+        "case.database_url",
+        "The case service's database: `postgres://…` or `sqlite://…`; empty: `<data_dir>/case.db`. Secret.",
+    ),
+    ("visitation.listen", "Where the visitation service listens."),
+    (
+        "visitation.database_url",
+        "The visitation service's database: `postgres://…` or `sqlite://…`; empty: `<data_dir>/visitation.db`. Secret.",
+    ),
+    (
+        "endpoints.case",
+        "Where the other services reach the case service (`http://host:port`); empty: `case.listen` on this host.",
+    ),
+];
+
+/// Every setting with its environment variable, default and description, sorted by key.
+pub fn settings() -> Vec<Setting> {
+    let mut out = Vec::new();
+    let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+    flatten("", &defaults, &mut out);
+    out
+}
+
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<Setting>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            let description = DESCRIPTIONS
+                .iter()
+                .find(|(k, _)| *k == prefix)
+                .map_or("", |(_, d)| *d);
+            out.push(Setting {
+                key: prefix.to_owned(),
+                env: format!("LANDSBY_{}", prefix.replace('.', "__").to_uppercase()),
+                default: match other {
+                    serde_json::Value::String(s) => format!("`\"{s}\"`"),
+                    v => format!("`{v}`"),
+                },
+                description,
+            });
+        }
+    }
+}
+
+/// The settings as a Markdown table, as the README carries it.
+pub fn settings_table() -> String {
+    let mut s = String::from("| setting | environment variable | default | what it does |\n");
+    s.push_str("|---|---|---|---|\n");
+    for row in settings() {
+        s.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            row.key, row.env, row.default, row.description
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail returns its own large error type
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn every_setting_has_a_description_and_every_description_a_setting() {
+        let keys: Vec<String> = settings().into_iter().map(|s| s.key).collect();
+        for key in &keys {
+            assert!(
+                DESCRIPTIONS.iter().any(|(k, _)| k == key),
+                "{key} has no description"
+            );
+        }
+        for (k, _) in DESCRIPTIONS {
+            assert!(
+                keys.iter().any(|key| key == k),
+                "description for unknown setting {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_readme_carries_the_settings_table_as_the_code_defines_it() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md");
+        assert!(
+            readme.contains(&settings_table()),
+            "README.md's settings table is out of date; replace it with the output of \
+             `cargo run -p landsby -- config table`"
+        );
+    }
+
+    #[test]
+    fn the_case_endpoint_is_configured_or_the_case_services_listen_address() {
+        let mut c = Config::default();
+        assert_eq!(c.case_endpoint(), "http://127.0.0.1:50051");
+        c.case.listen = SocketAddr::from(([0, 0, 0, 0], 6000));
+        assert_eq!(c.case_endpoint(), "http://127.0.0.1:6000", "this host");
+        c.endpoints.case = "http://landsby-case:50051".into();
+        assert_eq!(c.case_endpoint(), "http://landsby-case:50051");
+        c.endpoints.case = "landsby-case:50051".into();
+        assert!(matches!(
+            c.validated(),
+            Err(ConfigError::Invalid {
+                setting: "endpoints.case",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn defaults_round_trip_through_the_loader() {
+        Jail::expect_with(|jail| {
+            jail.set_env("LANDSBY_DEV_MODE", "true");
+            let loaded = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(loaded.server.request_timeout, Duration::from_secs(10));
+            assert_eq!(loaded.case.listen.port(), 50051);
+            assert_eq!(loaded.data_dir, PathBuf::from("./landsby-data"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_which_overrides_the_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "landsby.toml",
+                "dev_mode = true\n[server]\nrequest_timeout = \"3s\"\nconcurrency_limit = 7\n",
+            )?;
+            jail.set_env("LANDSBY_SERVER__CONCURRENCY_LIMIT", "9");
+            jail.set_env("LANDSBY_CASE__DATABASE_URL", "postgres://u:pw@db/landsby");
+            let c = Config::load(Some(Path::new("landsby.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.server.request_timeout, Duration::from_secs(3));
+            assert_eq!(c.server.concurrency_limit, 9);
+            assert_eq!(c.case.database_url.expose(), "postgres://u:pw@db/landsby");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_setting_is_an_error_not_silently_ignored() {
+        Jail::expect_with(|jail| {
+            jail.set_env("LANDSBY_DEV_MODE", "true");
+            jail.set_env("LANDSBY_SERVER__REQUST_TIMEOUT", "5s");
+            let err = Config::load(None).expect_err("typo must fail");
+            assert!(err.to_string().contains("requst_timeout"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn settings_that_would_weaken_token_checks_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("LANDSBY_AUTH__LEEWAY", "1d");
+            let err = Config::load(None).expect_err("a day of leeway");
+            assert!(err.to_string().contains("auth.leeway"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("LANDSBY_DEV_MODE", "true");
+            jail.set_env("LANDSBY_AUTH__ISSUER", "https://idp.example");
+            let err = Config::load(None).expect_err("dev mode and a real issuer");
+            assert!(err.to_string().contains("dev_mode"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("LANDSBY_DATABASE__HEALTH_INTERVAL", "0s");
+            let err = Config::load(None).expect_err("zero interval");
+            assert!(
+                err.to_string().contains("database.health_interval"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_policy_is_the_built_in_one_unless_a_file_is_named() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.policy().unwrap().version,
+            landsby_domain::Policy::default().version
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("policy.toml");
+        let text = landsby_domain::policy::DEFAULT_POLICY
+            .replace("version = \"2026.1\"", "version = \"oslo-7\"");
+        std::fs::write(&file, text).unwrap();
+        c.policy_file = file.clone();
+        assert_eq!(c.policy().unwrap().version, "oslo-7");
+        std::fs::write(&file, "version = \"broken\"").unwrap();
+        assert!(c.policy().unwrap_err().to_string().contains("policy_file"));
+    }
+
+    #[test]
+    fn flags_apply_before_validation() {
+        Jail::expect_with(|_jail| {
+            let err =
+                Config::load_with(None, |c| c.server.concurrency_limit = 0).expect_err("invalid");
+            assert!(
+                err.to_string().contains("server.concurrency_limit"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_or_serialized_config() {
+        let mut c = Config::default();
+        c.case.database_url = Secret::new("postgres://user:hunter2@db/landsby".into());
+        let debug = format!("{c:?}");
+        let json = serde_json::to_string(&c).unwrap_or_default();
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!json.contains("hunter2"), "{json}");
+    }
+
+    #[test]
+    fn an_empty_database_url_means_sqlite_in_the_data_directory() {
+        let c = Config::default();
+        let url = c.case.database_url(&c.data_dir, "case");
+        assert_eq!(url.expose(), "sqlite://./landsby-data/case.db");
+    }
+}

@@ -1,0 +1,33 @@
+//! The landsby contracts: Rust types and tonic clients and servers generated from `proto/`, and the
+//! encoded file descriptor set that server reflection serves.
+
+mod redact;
+
+/// Generated code, nested as the proto packages are so cross-package references resolve.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod landsby {
+    pub mod common {
+        pub mod v1 {
+            tonic::include_proto!("landsby.common.v1");
+        }
+    }
+    pub mod case {
+        pub mod v1 {
+            tonic::include_proto!("landsby.case.v1");
+        }
+    }
+    pub mod visitation {
+        pub mod v1 {
+            tonic::include_proto!("landsby.visitation.v1");
+        }
+    }
+}
+
+pub use landsby::case::v1 as case;
+pub use landsby::common::v1 as common;
+pub use landsby::visitation::v1 as visitation;
+
+/// Every landsby contract (and the well-known types they import), encoded as a
+/// `google.protobuf.FileDescriptorSet`, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/landsby_descriptor.bin"));

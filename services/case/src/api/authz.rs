@@ -1,0 +1,78 @@
+//! Which roles may call which RPC of the case service. Every RPC is listed; a test checks the list
+//! against the contract, and `docs/security.md` carries the same table (also checked by a test).
+//!
+//! Case content is for the agency's case staff; the worker (role `service`) reads what it needs to
+//! compute scopes and reviews, and alone writes what it derives. A step or goal decision takes effect
+//! when a team lead approves it. Administrators and auditors do not read case content here.
+
+use landsby_domain::Role;
+
+const CASE_STAFF: &[Role] = &[Role::Caseworker, Role::TeamLead];
+const CASE_STAFF_AND_WORKER: &[Role] = &[Role::Caseworker, Role::TeamLead, Role::Service];
+const TEAM_LEAD: &[Role] = &[Role::TeamLead];
+const WORKER: &[Role] = &[Role::Service];
+
+landsby_platform::rpc_table! {
+    "landsby.case.v1.CaseService";
+    CreateCase => CASE_STAFF,
+    GetCase => CASE_STAFF_AND_WORKER,
+    ListCases => CASE_STAFF_AND_WORKER,
+    UpdateCase => CASE_STAFF,
+    CloseCase => CASE_STAFF,
+    AddVillageMember => CASE_STAFF,
+    UpdateVillageMember => CASE_STAFF,
+    RemoveVillageMember => CASE_STAFF,
+    ListVillageMembers => CASE_STAFF_AND_WORKER,
+    RecordBoardDecision => CASE_STAFF,
+    ListBoardDecisions => CASE_STAFF_AND_WORKER,
+    ScheduleReview => CASE_STAFF,
+    ListReviews => CASE_STAFF_AND_WORKER,
+    CompleteReview => CASE_STAFF,
+    ApproveDecision => TEAM_LEAD,
+    RejectDecision => TEAM_LEAD,
+    GetReadiness => CASE_STAFF_AND_WORKER,
+    AddFollowUpGoal => CASE_STAFF,
+    UpdateFollowUpGoal => CASE_STAFF,
+    ListFollowUpGoals => CASE_STAFF_AND_WORKER,
+    AddCareTask => CASE_STAFF,
+    MoveCareTask => CASE_STAFF,
+    ListCareTasks => CASE_STAFF_AND_WORKER,
+    ScheduleFamilyGroupConference => CASE_STAFF,
+    RecordConferenceOutcome => CASE_STAFF,
+    ListFamilyGroupConferences => CASE_STAFF_AND_WORKER,
+    WaiveFamilyGroupConference => CASE_STAFF,
+    ReduceFollowUpVisits => CASE_STAFF,
+    SyncDueReviews => WORKER,
+    SyncVisitFacts => WORKER,
+    WatchEvents => WORKER,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use landsby_platform::authz::{contract_methods, documented_table};
+
+    #[test]
+    fn every_rpc_of_the_contract_has_a_row_and_no_row_is_extra() {
+        let mut ours: Vec<&str> = Rpc::ALL.iter().map(|r| r.name()).collect();
+        ours.sort_unstable();
+        assert_eq!(contract_methods(Rpc::SERVICE), ours);
+        assert!(Rpc::ALL.iter().all(|r| !r.allowed().is_empty()));
+        assert_eq!(Rpc::GetCase.method(), "landsby.case.v1.CaseService/GetCase");
+    }
+
+    #[test]
+    fn docs_security_md_carries_the_role_table() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/security.md"
+        ))
+        .expect("docs/security.md");
+        let table = Rpc::role_table();
+        assert_eq!(
+            documented_table(&doc, "case"),
+            Some(table.trim_end()),
+            "docs/security.md's case table is out of date:\n{table}"
+        );
+    }
+}

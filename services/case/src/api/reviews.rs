@@ -1,0 +1,363 @@
+//! Reviews and decisions: scheduling, completing with a decision (refused with the unmet conditions
+//! when the staircase says no), approval by a team lead, readiness, and the worker's syncs.
+
+use super::{CaseApi, Rpc, convert, idempotency};
+use crate::model::{self, ReviewFilter};
+use landsby_domain::readiness;
+use landsby_domain::time::oslo_date;
+use landsby_platform::ApiError;
+use landsby_platform::validate::{Violations, request_id};
+use landsby_proto::case as pb;
+use std::collections::HashSet;
+use tonic::{Request, Response, Status};
+
+/// The most computed reviews one sync may carry.
+const MAX_SYNCED_REVIEWS: usize = 500;
+/// The most visit facts one sync may carry.
+const MAX_VISIT_FACTS: usize = 1000;
+
+impl CaseApi {
+    pub(super) async fn handle_schedule_review(
+        &self,
+        request: Request<pb::ScheduleReviewRequest>,
+    ) -> Result<Response<pb::ScheduleReviewResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::ScheduleReview).await?;
+        let mut req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let id = v.uuid("case_id", &req.case_id);
+            call.audit.case_id = id;
+            let request_id = request_id(&mut v, "request_id", &req.request_id);
+            let review = v
+                .required("review", req.review.as_ref())
+                .and_then(|r| convert::new_review(&mut v, "review", r, false));
+            v.finish()?;
+            let (Some(id), Some(review)) = (id, review) else {
+                return Err(ApiError::internal("validated review without its parts"));
+            };
+            req.request_id.clear();
+            let idem = idempotency(Rpc::ScheduleReview, request_id.flatten(), &req);
+            self.store
+                .schedule_review(&caller.agency, id, review, idem, call.audit.clone())
+                .await
+        }
+        .await;
+        let review = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::ScheduleReviewResponse {
+            review: Some(convert::review_to_proto(&review)),
+        }))
+    }
+
+    pub(super) async fn handle_list_reviews(
+        &self,
+        request: Request<pb::ListReviewsRequest>,
+    ) -> Result<Response<pb::ListReviewsResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::ListReviews).await?;
+        let req = request.into_inner();
+        let result = async {
+            let filters = |v: &mut Violations| {
+                let due_before = v.optional_date("due_before", req.due_before.as_ref());
+                let status = v.optional_enumeration(
+                    "status",
+                    req.status,
+                    |r| pb::ReviewStatus::try_from(r).ok(),
+                    convert::review_status_from,
+                );
+                Some(ReviewFilter {
+                    due_before: due_before?,
+                    status: status?,
+                })
+            };
+            let page = super::CasePage {
+                list: "ListReviews",
+                case_id: &req.case_id,
+                page_size: req.page_size,
+                page_token: &req.page_token,
+            };
+            let (reviews, token) = self
+                .case_page(
+                    &caller,
+                    &mut call.audit,
+                    page,
+                    filters,
+                    |r: &crate::model::ReviewRecord| (r.due_date, r.id),
+                    async |id, filter, after, n| {
+                        self.store
+                            .list_reviews(&caller.agency, id, filter, after, n)
+                            .await
+                    },
+                )
+                .await?;
+            let ids = reviews.iter().map(|r| r.id).collect();
+            Ok(((reviews, token), ids))
+        }
+        .await;
+        let (reviews, next_page_token) = self.auditor.read(call, result).await?;
+        Ok(Response::new(pb::ListReviewsResponse {
+            reviews: reviews.iter().map(convert::review_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    pub(super) async fn handle_complete_review(
+        &self,
+        request: Request<pb::CompleteReviewRequest>,
+    ) -> Result<Response<pb::CompleteReviewResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::CompleteReview).await?;
+        let req = request.into_inner();
+        let at = call.audit.at;
+        let result = async {
+            let mut v = Violations::new();
+            let id = v.uuid("case_id", &req.case_id);
+            call.audit.case_id = id;
+            let review_id = v.uuid("review_id", &req.review_id);
+            let expected = v.etag("etag", &req.etag);
+            let decision = convert::decision_from(&mut v, req.decision.as_ref());
+            let rationale = v.text("rationale", &req.rationale, 4000);
+            let child_view = convert::child_view_from(&mut v, req.child_view.as_ref());
+            v.finish()?;
+            let (
+                Some(id),
+                Some(review_id),
+                Some(expected),
+                Some(decision),
+                Some(rationale),
+                Some(view),
+            ) = (id, review_id, expected, decision, rationale, child_view)
+            else {
+                return Err(ApiError::internal("validated completion without its parts"));
+            };
+            let settle = model::complete(
+                decision,
+                rationale,
+                view,
+                caller.subject.clone(),
+                at,
+                self.policy.clone(),
+            );
+            self.store
+                .settle_review(
+                    &caller.agency,
+                    id,
+                    review_id,
+                    expected,
+                    settle,
+                    call.audit.clone(),
+                )
+                .await
+        }
+        .await;
+        let (review, case) = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::CompleteReviewResponse {
+            review: Some(convert::review_to_proto(&review)),
+            case: Some(convert::case_to_proto(&case, oslo_date(at))),
+        }))
+    }
+
+    pub(super) async fn handle_approve_decision(
+        &self,
+        request: Request<pb::ApproveDecisionRequest>,
+    ) -> Result<Response<pb::ApproveDecisionResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::ApproveDecision).await?;
+        let req = request.into_inner();
+        let at = call.audit.at;
+        let result = async {
+            let mut v = Violations::new();
+            let id = v.uuid("case_id", &req.case_id);
+            call.audit.case_id = id;
+            let review_id = v.uuid("review_id", &req.review_id);
+            let expected = v.etag("etag", &req.etag);
+            v.finish()?;
+            let (Some(id), Some(review_id), Some(expected)) = (id, review_id, expected) else {
+                return Err(ApiError::internal("validated approval without its parts"));
+            };
+            let settle = model::approve(caller.subject.clone(), at, self.policy.clone());
+            self.store
+                .settle_review(
+                    &caller.agency,
+                    id,
+                    review_id,
+                    expected,
+                    settle,
+                    call.audit.clone(),
+                )
+                .await
+        }
+        .await;
+        let (review, case) = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::ApproveDecisionResponse {
+            review: Some(convert::review_to_proto(&review)),
+            case: Some(convert::case_to_proto(&case, oslo_date(at))),
+        }))
+    }
+
+    pub(super) async fn handle_reject_decision(
+        &self,
+        request: Request<pb::RejectDecisionRequest>,
+    ) -> Result<Response<pb::RejectDecisionResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::RejectDecision).await?;
+        let req = request.into_inner();
+        let at = call.audit.at;
+        let result = async {
+            let mut v = Violations::new();
+            let id = v.uuid("case_id", &req.case_id);
+            call.audit.case_id = id;
+            let review_id = v.uuid("review_id", &req.review_id);
+            let expected = v.etag("etag", &req.etag);
+            let reason = v.text("reason", &req.reason, 2000);
+            v.finish()?;
+            let (Some(id), Some(review_id), Some(expected), Some(reason)) =
+                (id, review_id, expected, reason)
+            else {
+                return Err(ApiError::internal("validated rejection without its parts"));
+            };
+            let settle = model::reject(caller.subject.clone(), reason, at);
+            self.store
+                .settle_review(
+                    &caller.agency,
+                    id,
+                    review_id,
+                    expected,
+                    settle,
+                    call.audit.clone(),
+                )
+                .await
+        }
+        .await;
+        let (review, _case) = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::RejectDecisionResponse {
+            review: Some(convert::review_to_proto(&review)),
+        }))
+    }
+
+    pub(super) async fn handle_get_readiness(
+        &self,
+        request: Request<pb::GetReadinessRequest>,
+    ) -> Result<Response<pb::GetReadinessResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::GetReadiness).await?;
+        let req = request.into_inner();
+        let result = async {
+            let id = super::case_id("case_id", &req.case_id, &mut call.audit)?;
+            let (case, facts) = self
+                .store
+                .readiness_facts(&caller.agency, id)
+                .await?
+                .ok_or(ApiError::NotFound { resource: "case" })?;
+            let assessment =
+                readiness::assess(case.step, case.goal, &facts, &self.policy.readiness);
+            Ok((
+                convert::readiness_to_proto(id, &assessment, &self.policy.version),
+                vec![],
+            ))
+        }
+        .await;
+        let readiness = self.auditor.read(call, result).await?;
+        Ok(Response::new(pb::GetReadinessResponse {
+            readiness: Some(readiness),
+        }))
+    }
+
+    pub(super) async fn handle_sync_due_reviews(
+        &self,
+        request: Request<pb::SyncDueReviewsRequest>,
+    ) -> Result<Response<pb::SyncDueReviewsResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::SyncDueReviews).await?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let id = v.uuid("case_id", &req.case_id);
+            call.audit.case_id = id;
+            if req.case_version < 1 {
+                v.add(
+                    "case_version",
+                    "must be a version the case has had (1 or more)",
+                );
+            }
+            let policy_version = v.text("policy_version", &req.policy_version, 100);
+            let mut reviews = Vec::new();
+            if req.reviews.len() > MAX_SYNCED_REVIEWS {
+                v.add("reviews", format!("at most {MAX_SYNCED_REVIEWS} reviews"));
+            } else {
+                let mut keys = HashSet::new();
+                for (i, r) in req.reviews.iter().enumerate() {
+                    let field = format!("reviews[{i}]");
+                    if let Some(review) = convert::new_review(&mut v, &field, r, true) {
+                        if let Some(key) = &review.computed_key
+                            && !keys.insert(key.clone())
+                        {
+                            v.add(format!("{field}.computed_key"), "appears twice");
+                        }
+                        reviews.push(review);
+                    }
+                }
+            }
+            v.finish()?;
+            let (Some(id), Some(policy_version)) = (id, policy_version) else {
+                return Err(ApiError::internal("validated sync without its parts"));
+            };
+            self.store
+                .sync_due_reviews(
+                    &caller.agency,
+                    id,
+                    (req.case_version, policy_version),
+                    reviews,
+                    call.audit.clone(),
+                )
+                .await
+        }
+        .await;
+        let (applied, reviews) = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::SyncDueReviewsResponse {
+            applied,
+            reviews: reviews.iter().map(convert::review_to_proto).collect(),
+        }))
+    }
+
+    pub(super) async fn handle_sync_visit_facts(
+        &self,
+        request: Request<pb::SyncVisitFactsRequest>,
+    ) -> Result<Response<pb::SyncVisitFactsResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::SyncVisitFacts).await?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let id = v.uuid("case_id", &req.case_id);
+            call.audit.case_id = id;
+            if req.as_of_sequence < 0 {
+                v.add("as_of_sequence", "must not be negative");
+            }
+            let mut visits = Vec::new();
+            if req.visits.len() > MAX_VISIT_FACTS {
+                v.add("visits", format!("at most {MAX_VISIT_FACTS} visits"));
+            } else {
+                let mut ids = HashSet::new();
+                for (i, f) in req.visits.iter().enumerate() {
+                    let field = format!("visits[{i}]");
+                    if let Some(fact) = convert::visit_fact_from(&mut v, &field, f) {
+                        if !ids.insert(fact.visit_id) {
+                            v.add(format!("{field}.visit_id"), "appears twice");
+                        }
+                        visits.push(fact);
+                    }
+                }
+            }
+            v.finish()?;
+            let Some(id) = id else {
+                return Err(ApiError::internal("validated sync without its parts"));
+            };
+            self.store
+                .sync_visit_facts(
+                    &caller.agency,
+                    id,
+                    req.as_of_sequence,
+                    req.frame_complete,
+                    visits,
+                    call.audit.clone(),
+                )
+                .await
+        }
+        .await;
+        let applied = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::SyncVisitFactsResponse { applied }))
+    }
+}

@@ -1,0 +1,557 @@
+//! The store in SQL that PostgreSQL and SQLite both run, written once and generic over the database.
+//! What differs between them is in [`Dialect`] (how transactions begin, row locks, how outbox writers
+//! keep commit order) and in the migration folders (column types). This module holds what every topic
+//! shares: loading and locking a case, claiming request ids, writing events. The topics' trait
+//! implementations are in `cases.rs`, `reviews.rs`, `plans.rs` and `feed.rs`.
+//!
+//! Every `impl` here repeats one list of bounds: Rust does not carry a trait's where-clauses to the
+//! places that use it, so the list cannot be named once. Keep the lists in step.
+
+mod cases;
+mod plans;
+mod reviews;
+
+use super::rows::{
+    CareTaskRow, CaseRow, ConferenceRow, CountsRow, DecisionRow, FloorJson, GoalRow, MemberRow,
+    ReviewRow, VisitFactRow, case_columns, decision_columns, member_columns, review_columns,
+};
+use crate::model::{
+    self, BoardDecisionRecord, CaseFilter, CaseRecord, ConferenceAction, ContactPoint,
+    ReviewOutcome, ReviewRecord, VillageMemberRecord,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use landsby_domain::AgencyId;
+use landsby_domain::readiness::Facts;
+use landsby_platform::ApiError;
+use landsby_platform::audit::{self, AuditEntry};
+use landsby_platform::db::Dialect;
+use landsby_platform::idempotency::ClaimRow;
+use landsby_platform::outbox::{self, Feed};
+use landsby_platform::validate::timestamp_to_proto;
+use landsby_proto::case::{self as pb, case_event::Change as EventChange};
+use prost::Message;
+use sqlx::query::Query;
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use uuid::Uuid;
+
+/// The store over a pool of either database.
+pub struct SqlCaseStore<DB: Database> {
+    pool: Pool<DB>,
+    /// Woken after a change's events commit.
+    feed: Feed,
+}
+
+impl<DB: Database> SqlCaseStore<DB> {
+    /// A store over `pool`, which must have been migrated, whose commits wake `feed`.
+    pub fn new(pool: Pool<DB>, feed: Feed) -> Self {
+        Self { pool, feed }
+    }
+}
+
+const SELECT_CASE: &str = concat!(
+    "SELECT ",
+    case_columns!(),
+    " FROM cases WHERE agency = $1 AND id = $2"
+);
+const INSERT_CASE: &str = concat!(
+    "INSERT INTO cases (",
+    case_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+);
+/// Same parameter order as INSERT_CASE, so one binder serves both.
+const UPDATE_CASE: &str = "UPDATE cases SET agency = $2, status = $3, child_given_name = $4, \
+    child_family_name = $5, child_birth_date = $6, child_national_id = $7, placement_kind = $8, \
+    placement_start_date = $9, foster_home_name = $10, foster_street = $11, foster_postal_code = $12, \
+    foster_city = $13, address_protected = $14, goal = $15, step = $16, assigned_caseworker = $17, \
+    version = $18, created_at = $19, updated_at = $20, closed_at = $21, close_reason = $22, \
+    step_since = $23, conference_waiver_reason = $24, follow_up_reduced_on = $25, \
+    follow_up_reduced_until = $26, follow_up_reduction_reason = $27, due_reviews_case_version = $28, \
+    due_reviews_policy_version = $29, visit_facts_sequence = $30, frame_complete = $31 WHERE id = $1";
+const BUMP_CASE: &str = "UPDATE cases SET version = version + 1, updated_at = $2 WHERE id = $1";
+const CASE_DECISIONS: &str = concat!(
+    "SELECT ",
+    decision_columns!(),
+    " FROM board_decisions WHERE case_id = $1 ORDER BY valid_from, recorded_at, id"
+);
+const SELECT_MEMBER: &str = concat!(
+    "SELECT ",
+    member_columns!(),
+    " FROM village_members WHERE case_id = $1 AND id = $2 AND removed_at IS NULL"
+);
+const SELECT_MEMBER_EVEN_REMOVED: &str = concat!(
+    "SELECT ",
+    member_columns!(),
+    " FROM village_members WHERE case_id = $1 AND id = $2"
+);
+const CASE_MEMBERS: &str = concat!(
+    "SELECT ",
+    member_columns!(),
+    " FROM village_members WHERE case_id = $1 AND removed_at IS NULL ORDER BY id"
+);
+/// Followed by one placeholder per case, then [`DECISIONS_OF_CASES_END`].
+const DECISIONS_OF_CASES: &str = concat!(
+    "SELECT ",
+    decision_columns!(),
+    " FROM board_decisions WHERE case_id IN ("
+);
+const DECISIONS_OF_CASES_END: &str = ") ORDER BY case_id, valid_from, recorded_at, id";
+const SELECT_REVIEW: &str = concat!(
+    "SELECT ",
+    review_columns!(),
+    " FROM reviews WHERE case_id = $1 AND id = $2"
+);
+const INSERT_REVIEW: &str = concat!(
+    "INSERT INTO reviews (",
+    review_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+);
+/// Same parameter order as INSERT_REVIEW.
+const UPDATE_REVIEW: &str = "UPDATE reviews SET case_id = $2, kind = $3, due_date = $4, status = $5, \
+    note = $6, computed_key = $7, outcome = $8, decision_status = $9, version = $10, created_at = $11, \
+    updated_at = $12 WHERE id = $1";
+const COMPLETED_REVIEWS: &str = concat!(
+    "SELECT ",
+    review_columns!(),
+    " FROM reviews WHERE case_id = $1 AND status = 'completed' ORDER BY id"
+);
+const VISIT_FACTS: &str = "SELECT visit_id, parent_id, started_at, outcome, concern, foster_parents_involved \
+    FROM visit_facts WHERE case_id = $1 ORDER BY started_at, visit_id";
+const PLAN_COUNTS: &str = "SELECT \
+    (SELECT COUNT(*) FROM follow_up_goals WHERE case_id = $1 AND status = 'active') AS active_goals, \
+    (SELECT COUNT(*) FROM conferences WHERE case_id = $1 AND held_on IS NOT NULL) AS conferences_held, \
+    (SELECT COUNT(*) FROM care_tasks WHERE case_id = $1) AS care_tasks";
+type Q<'q, DB> = Query<'q, DB, <DB as Database>::Arguments>;
+
+fn not_found(resource: &'static str) -> ApiError {
+    ApiError::NotFound { resource }
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The kind of an event, as stored beside it for operators.
+fn event_kind(change: &EventChange) -> &'static str {
+    match change {
+        EventChange::CaseCreated(_) => "case_created",
+        EventChange::CaseUpdated(_) => "case_updated",
+        EventChange::CaseClosed(_) => "case_closed",
+        EventChange::StepChanged(_) => "step_changed",
+        EventChange::GoalChanged(_) => "goal_changed",
+        EventChange::BoardDecisionRecorded(_) => "board_decision_recorded",
+        EventChange::VillageChanged(_) => "village_changed",
+        EventChange::ReviewsChanged(_) => "reviews_changed",
+        EventChange::ReviewCompleted(_) => "review_completed",
+        EventChange::PlanChanged(_) => "plan_changed",
+    }
+}
+
+impl<DB> SqlCaseStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> NaiveDate: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<NaiveDate>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<Vec<ContactPoint>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<Vec<FloorJson>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<Vec<Uuid>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<Vec<ConferenceAction>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Json<ReviewOutcome>>: Encode<'q, DB> + Type<DB>,
+    for<'r> CaseRow: FromRow<'r, DB::Row>,
+    for<'r> MemberRow: FromRow<'r, DB::Row>,
+    for<'r> DecisionRow: FromRow<'r, DB::Row>,
+    for<'r> ClaimRow: FromRow<'r, DB::Row>,
+    for<'r> ReviewRow: FromRow<'r, DB::Row>,
+    for<'r> GoalRow: FromRow<'r, DB::Row>,
+    for<'r> CareTaskRow: FromRow<'r, DB::Row>,
+    for<'r> ConferenceRow: FromRow<'r, DB::Row>,
+    for<'r> VisitFactRow: FromRow<'r, DB::Row>,
+    for<'r> CountsRow: FromRow<'r, DB::Row>,
+{
+    async fn load_case(
+        conn: &mut DB::Connection,
+        agency: &AgencyId,
+        id: Uuid,
+        lock: bool,
+    ) -> Result<Option<CaseRecord>, ApiError> {
+        let sql = if lock {
+            format!("{SELECT_CASE}{}", DB::FOR_UPDATE)
+        } else {
+            SELECT_CASE.to_owned()
+        };
+        let row: Option<CaseRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(agency.as_str().to_owned())
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let decisions: Vec<DecisionRow> = sqlx::query_as(CASE_DECISIONS)
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+        row.into_record(
+            decisions
+                .into_iter()
+                .map(DecisionRow::into_record)
+                .collect(),
+        )
+        .map(Some)
+    }
+
+    /// Whether this agency has the case (without reading it whole).
+    async fn case_exists(
+        conn: &mut DB::Connection,
+        agency: &AgencyId,
+        id: Uuid,
+    ) -> Result<bool, ApiError> {
+        let row: Option<CaseRow> = sqlx::query_as(SELECT_CASE)
+            .bind(agency.as_str().to_owned())
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn load_members(
+        conn: &mut DB::Connection,
+        case_id: Uuid,
+    ) -> Result<Vec<VillageMemberRecord>, ApiError> {
+        let rows: Vec<MemberRow> = sqlx::query_as(CASE_MEMBERS)
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.into_iter().map(MemberRow::into_record).collect()
+    }
+
+    /// A current member (or, with `even_removed`, one removed since), optionally locked.
+    async fn load_member(
+        conn: &mut DB::Connection,
+        case_id: Uuid,
+        member_id: Uuid,
+        lock: bool,
+        even_removed: bool,
+    ) -> Result<Option<VillageMemberRecord>, ApiError> {
+        let select = if even_removed {
+            SELECT_MEMBER_EVEN_REMOVED
+        } else {
+            SELECT_MEMBER
+        };
+        let sql = if lock {
+            format!("{select}{}", DB::FOR_UPDATE)
+        } else {
+            select.to_owned()
+        };
+        let row: Option<MemberRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(case_id)
+            .bind(member_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.map(MemberRow::into_record).transpose()
+    }
+
+    /// This agency's case, locked for the rest of the transaction.
+    async fn locked_case(
+        conn: &mut DB::Connection,
+        agency: &AgencyId,
+        id: Uuid,
+    ) -> Result<CaseRecord, ApiError> {
+        Self::load_case(conn, agency, id, true)
+            .await?
+            .ok_or_else(|| not_found("case"))
+    }
+
+    /// An open case of this agency, locked for the rest of the transaction.
+    async fn open_case_for_change(
+        conn: &mut DB::Connection,
+        agency: &AgencyId,
+        id: Uuid,
+    ) -> Result<CaseRecord, ApiError> {
+        let case = Self::locked_case(conn, agency, id).await?;
+        model::ensure_open(&case)?;
+        Ok(case)
+    }
+
+    fn bind_case<'q>(q: Q<'q, DB>, c: &CaseRecord) -> Q<'q, DB> {
+        let reduction = c.follow_up_reduction.as_ref();
+        let stamp = c.due_reviews_stamp.as_ref();
+        q.bind(c.id)
+            .bind(c.agency.as_str().to_owned())
+            .bind(c.status.as_str().to_owned())
+            .bind(c.child.given_name.clone())
+            .bind(c.child.family_name.clone())
+            .bind(c.child.birth_date)
+            .bind(c.child.national_id.as_ref().map(|n| n.expose().to_owned()))
+            .bind(c.placement.kind.as_str().to_owned())
+            .bind(c.placement.start_date)
+            .bind(c.placement.foster_home.name.clone())
+            .bind(c.placement.foster_home.address.street.clone())
+            .bind(c.placement.foster_home.address.postal_code.clone())
+            .bind(c.placement.foster_home.address.city.clone())
+            .bind(c.placement.foster_home.address_protected)
+            .bind(c.goal.as_str().to_owned())
+            .bind(c.step.as_str().to_owned())
+            .bind(c.assigned_caseworker.clone())
+            .bind(c.version)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .bind(c.closed_at)
+            .bind(c.close_reason.map(|r| r.as_str().to_owned()))
+            .bind(c.step_since)
+            .bind(c.conference_waiver_reason.clone())
+            .bind(reduction.map(|r| r.decided_on))
+            .bind(reduction.map(|r| r.expires_on))
+            .bind(reduction.map(|r| r.reason.clone()))
+            .bind(stamp.map(|s| s.0))
+            .bind(stamp.map(|s| s.1.clone()))
+            .bind(c.visit_facts_sequence)
+            .bind(c.frame_complete)
+    }
+
+    /// Writes the whole case row.
+    async fn save_case(conn: &mut DB::Connection, case: &CaseRecord) -> Result<(), ApiError> {
+        Self::bind_case(sqlx::query(UPDATE_CASE), case)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// A change to something in the case: its version goes up by one.
+    async fn bump(
+        conn: &mut DB::Connection,
+        case: &mut CaseRecord,
+        at: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        sqlx::query(BUMP_CASE)
+            .bind(case.id)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+        case.version += 1;
+        case.updated_at = at;
+        Ok(())
+    }
+
+    fn bind_member<'q>(q: Q<'q, DB>, m: &VillageMemberRecord) -> Q<'q, DB> {
+        let f = &m.fields;
+        q.bind(m.id)
+            .bind(m.case_id)
+            .bind(f.role.as_str().to_owned())
+            .bind(f.affiliation.as_str().to_owned())
+            .bind(f.display_name.clone())
+            .bind(Json(f.contact_points.clone()))
+            .bind(f.preferred_language.as_str().to_owned())
+            .bind(f.involved)
+            .bind(f.informed)
+            .bind(f.prepared)
+            .bind(f.has_visitation_rights)
+            .bind(m.version)
+            .bind(m.created_at)
+            .bind(m.updated_at)
+    }
+
+    fn list_filter<'q>(
+        q: Q<'q, DB>,
+        agency: &AgencyId,
+        f: &CaseFilter,
+        after: Option<Uuid>,
+        n: usize,
+    ) -> Q<'q, DB> {
+        q.bind(agency.as_str().to_owned())
+            .bind(f.assigned_caseworker.clone())
+            .bind(f.step.map(|s| s.as_str().to_owned()))
+            .bind(f.goal.map(|g| g.as_str().to_owned()))
+            .bind(f.status.map(|s| s.as_str().to_owned()))
+            .bind(after)
+            .bind(limit(n))
+    }
+
+    /// The decisions of `cases`, oldest first per case, in one statement.
+    async fn decisions_of(
+        conn: &mut DB::Connection,
+        cases: &[CaseRow],
+    ) -> Result<Vec<BoardDecisionRecord>, ApiError> {
+        if cases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=cases.len()).map(|i| format!("${i}")).collect();
+        // Only placeholders are put into the text; the ids are bound.
+        let sql = format!(
+            "{DECISIONS_OF_CASES}{}{DECISIONS_OF_CASES_END}",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for case in cases {
+            query = query.bind(case.id);
+        }
+        let rows: Vec<DecisionRow> = query
+            .try_map(|row| DecisionRow::from_row(&row))
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(rows.into_iter().map(DecisionRow::into_record).collect())
+    }
+
+    fn bind_review<'q>(q: Q<'q, DB>, r: &ReviewRecord) -> Q<'q, DB> {
+        q.bind(r.id)
+            .bind(r.case_id)
+            .bind(r.kind.as_str().to_owned())
+            .bind(r.due_date)
+            .bind(r.status.as_str().to_owned())
+            .bind(r.note.clone())
+            .bind(r.computed_key.clone())
+            .bind(r.outcome.clone().map(Json))
+            .bind(r.decision_status.map(|s| s.as_str().to_owned()))
+            .bind(r.version)
+            .bind(r.created_at)
+            .bind(r.updated_at)
+    }
+
+    async fn insert_review(
+        conn: &mut DB::Connection,
+        review: &ReviewRecord,
+    ) -> Result<(), ApiError> {
+        Self::bind_review(sqlx::query(INSERT_REVIEW), review)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn save_review(conn: &mut DB::Connection, review: &ReviewRecord) -> Result<(), ApiError> {
+        Self::bind_review(sqlx::query(UPDATE_REVIEW), review)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// A review of the case, optionally locked.
+    async fn load_review(
+        conn: &mut DB::Connection,
+        case_id: Uuid,
+        review_id: Uuid,
+        lock: bool,
+    ) -> Result<Option<ReviewRecord>, ApiError> {
+        let sql = if lock {
+            format!("{SELECT_REVIEW}{}", DB::FOR_UPDATE)
+        } else {
+            SELECT_REVIEW.to_owned()
+        };
+        let row: Option<ReviewRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(case_id)
+            .bind(review_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.map(ReviewRow::into_record).transpose()
+    }
+
+    /// The readiness facts of `case`, from its visit facts, plans and completed reviews.
+    async fn facts_of(conn: &mut DB::Connection, case: &CaseRecord) -> Result<Facts, ApiError> {
+        let visits: Vec<VisitFactRow> = sqlx::query_as(VISIT_FACTS)
+            .bind(case.id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let visits = visits
+            .into_iter()
+            .map(VisitFactRow::into_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        let counts: CountsRow = sqlx::query_as(PLAN_COUNTS)
+            .bind(case.id)
+            .fetch_one(&mut *conn)
+            .await?;
+        let completed: Vec<ReviewRow> = sqlx::query_as(COMPLETED_REVIEWS)
+            .bind(case.id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let completed = completed
+            .into_iter()
+            .map(ReviewRow::into_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(model::readiness_facts(
+            case,
+            &visits,
+            count(counts.active_goals),
+            counts.conferences_held > 0,
+            count(counts.care_tasks),
+            &completed,
+        ))
+    }
+
+    /// Ends a change of `case`: its events (at the case's current version), its audit row, the
+    /// commit, and a wake-up for the feed's watchers when there were events.
+    async fn commit_change(
+        &self,
+        mut tx: sqlx::Transaction<'static, DB>,
+        case: &CaseRecord,
+        audit: &AuditEntry,
+        events: Vec<EventChange>,
+    ) -> Result<(), ApiError> {
+        let emitted = !events.is_empty();
+        for event in events {
+            Self::emit(&mut tx, case, &audit.subject, audit.at, event).await?;
+        }
+        audit::append(&mut *tx, audit).await?;
+        tx.commit().await?;
+        if emitted {
+            self.feed.committed();
+        }
+        Ok(())
+    }
+
+    /// Writes an event of `case` (at its current version) in the transaction.
+    async fn emit(
+        conn: &mut DB::Connection,
+        case: &CaseRecord,
+        actor: &str,
+        at: DateTime<Utc>,
+        change: EventChange,
+    ) -> Result<(), ApiError> {
+        let event_id = Uuid::now_v7();
+        let kind = event_kind(&change);
+        let event = pb::CaseEvent {
+            sequence: 0,
+            event_id: event_id.to_string(),
+            case_id: case.id.to_string(),
+            agency: case.agency.as_str().to_owned(),
+            case_version: case.version,
+            occur_time: Some(timestamp_to_proto(at)),
+            actor: actor.to_owned(),
+            change: Some(change),
+        };
+        outbox::append::<DB>(
+            conn,
+            outbox::Event {
+                event_id,
+                agency: case.agency.as_str(),
+                case_id: case.id,
+                at,
+                kind,
+                payload: event.encode_to_vec(),
+            },
+        )
+        .await
+    }
+}
+
+/// The board decisions of several cases, by case.
+fn group_decisions(
+    decisions: Vec<BoardDecisionRecord>,
+) -> std::collections::HashMap<Uuid, Vec<BoardDecisionRecord>> {
+    let mut by_case: std::collections::HashMap<Uuid, Vec<BoardDecisionRecord>> =
+        std::collections::HashMap::new();
+    for decision in decisions {
+        by_case.entry(decision.case_id).or_default().push(decision);
+    }
+    by_case
+}

@@ -1,0 +1,513 @@
+//! The service's life: health before migrations and while the database is away, load shedding,
+//! deadlines, message limits, reflection, and graceful shutdown of the real binary on SIGTERM.
+
+use crate::support::*;
+use landsby_proto::case as pb;
+use landsby_testkit::process::Spawned;
+use landsby_testkit::{Backend, TcpProxy, TestDb, TestServer, keys};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+landsby_testkit::on_both_backends!(
+    health_is_not_serving_until_migrations_have_run,
+    far_past_the_concurrency_limit_calls_are_refused_at_once,
+    a_client_deadline_stops_the_request_and_rolls_back_its_work,
+    an_oversized_message_is_refused,
+);
+
+/// Something that holds the database still until released.
+enum Hold {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Hold {
+    /// Blocks writes (and on PostgreSQL reads) of the `cases` table, or of the whole SQLite file.
+    async fn writes(db: &TestDb) -> Self {
+        Self::run(
+            db,
+            &["BEGIN IMMEDIATE"],
+            &["BEGIN", "LOCK TABLE cases IN ACCESS EXCLUSIVE MODE"],
+        )
+        .await
+    }
+
+    /// Blocks the migrations of an empty database.
+    async fn migrations(db: &TestDb) -> Self {
+        Self::run(
+            db,
+            &["BEGIN EXCLUSIVE"],
+            // sqlx creates its bookkeeping table first; an uncommitted create of the same name makes it wait.
+            &[
+                "BEGIN",
+                "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY)",
+            ],
+        )
+        .await
+    }
+
+    async fn run(db: &TestDb, sqlite: &[&'static str], postgres: &[&'static str]) -> Self {
+        use sqlx::Connection;
+        match db.backend() {
+            Backend::Sqlite => {
+                let options: sqlx::sqlite::SqliteConnectOptions = db.url().parse().unwrap();
+                let mut conn =
+                    sqlx::SqliteConnection::connect_with(&options.create_if_missing(true))
+                        .await
+                        .unwrap();
+                for sql in sqlite {
+                    sqlx::query(*sql).execute(&mut conn).await.unwrap();
+                }
+                Hold::Sqlite(conn)
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                for sql in postgres {
+                    sqlx::query(*sql).execute(&mut conn).await.unwrap();
+                }
+                Hold::Postgres(conn)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Hold::Sqlite(mut c) => drop(sqlx::query("ROLLBACK").execute(&mut c).await.unwrap()),
+            Hold::Postgres(mut c) => drop(sqlx::query("ROLLBACK").execute(&mut c).await.unwrap()),
+        }
+    }
+}
+
+async fn health_is_not_serving_until_migrations_have_run(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let hold = Hold::migrations(&db).await;
+    let server = TestServer::start_with(landsby_case::SERVICE, db, |_| {}).await;
+    for _ in 0..5 {
+        assert_eq!(server.health().await, Some(ServingStatus::NotServing));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Calls are turned away while the schema is not there, with a reason.
+    let err = Client::caseworker(&server)
+        .create(new_case())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+    hold.release().await;
+    server.wait_for(ServingStatus::Serving).await;
+    Client::caseworker(&server)
+        .create(new_case())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_health_follows_the_database_when_it_becomes_unreachable() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let target: SocketAddr = {
+        let host_port = db
+            .url()
+            .split('@')
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        tokio::net::lookup_host(host_port)
+            .await
+            .unwrap()
+            .next()
+            .unwrap()
+    };
+    let proxy = TcpProxy::start(target).await;
+    let url = db
+        .url()
+        .replacen(&target.to_string(), &proxy.addr.to_string(), 1)
+        .replacen(
+            &format!("localhost:{}", target.port()),
+            &proxy.addr.to_string(),
+            1,
+        );
+    let server = TestServer::start_with(landsby_case::SERVICE, db, |c| {
+        c.case.database_url = landsby_platform::Secret::new(url);
+        c.database.acquire_timeout = Duration::from_millis(500);
+    })
+    .await;
+    server.wait_for(ServingStatus::Serving).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+
+    proxy.cut();
+    server.wait_for(ServingStatus::NotServing).await;
+    let err = cw.get(&case.id).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        !err.message().to_lowercase().contains("sql"),
+        "no database message reaches a caller: {}",
+        err.message()
+    );
+
+    proxy.restore();
+    server.wait_for(ServingStatus::Serving).await;
+    // The pool may hold a connection that broke while cut; the next calls get fresh ones.
+    let mut ok = false;
+    for _ in 0..20 {
+        if cw.get(&case.id).await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ok,
+        "the service recovers by itself when the database is back"
+    );
+}
+
+async fn far_past_the_concurrency_limit_calls_are_refused_at_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start_with(landsby_case::SERVICE, db, |c| {
+        c.server.concurrency_limit = 2
+    })
+    .await;
+    server.wait_for(ServingStatus::Serving).await;
+    let hold = Hold::writes(&server.db).await;
+    let cw = Client::caseworker(&server);
+    let mut stuck = Vec::new();
+    for _ in 0..2 {
+        let mut client = cw.inner.clone();
+        let req = cw.req(pb::CreateCaseRequest {
+            request_id: String::new(),
+            case: Some(new_case()),
+        });
+        stuck.push(tokio::spawn(async move { client.create_case(req).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..20 {
+        let mut client = cw.inner.clone();
+        let err = client
+            .create_case(cw.req(pb::CreateCaseRequest {
+                request_id: String::new(),
+                case: Some(new_case()),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted);
+    }
+    // Health still answers under load: probes must not fail because the service is busy.
+    assert_eq!(server.health().await, Some(ServingStatus::Serving));
+    hold.release().await;
+    for task in stuck {
+        task.await.unwrap().unwrap();
+    }
+    // Recovered by itself.
+    Client::caseworker(&server)
+        .create(new_case())
+        .await
+        .unwrap();
+}
+
+async fn a_client_deadline_stops_the_request_and_rolls_back_its_work(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let hold = Hold::writes(&server.db).await;
+    let mut req = cw.req(pb::CreateCaseRequest {
+        request_id: String::new(),
+        case: Some(new_case()),
+    });
+    req.set_timeout(Duration::from_millis(300));
+    let err = cw.inner.create_case(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    hold.release().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        cw.list(pb::ListCasesRequest::default())
+            .await
+            .unwrap()
+            .cases
+            .is_empty()
+    );
+    // The call that never answered still left its trace.
+    let mut found = false;
+    for _ in 0..100 {
+        let rows = crate::audit_rows(&server).await;
+        if rows
+            .iter()
+            .any(|r| r.rpc.ends_with("/CreateCase") && r.outcome == "DEADLINE_EXCEEDED")
+        {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        found,
+        "a CreateCase row with DEADLINE_EXCEEDED in the audit log"
+    );
+}
+
+async fn an_oversized_message_is_refused(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start_with(landsby_case::SERVICE, db, |c| {
+        c.server.max_message_bytes = 4096
+    })
+    .await;
+    server.wait_for(ServingStatus::Serving).await;
+    let mut cw = Client::caseworker(&server);
+    let mut case = new_case();
+    case.child.as_mut().unwrap().given_name = "x".repeat(10_000);
+    let err = cw.create(case).await.unwrap_err();
+    assert!(
+        matches!(err.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{err:?}"
+    );
+    assert!(
+        cw.list(pb::ListCasesRequest::default())
+            .await
+            .unwrap()
+            .cases
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_describes_the_services_on_v1_and_v1alpha() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let server = server(Backend::Sqlite).await;
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(server.channel());
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(Ok(response)) = stream.next().await else {
+        panic!("no reflection answer")
+    };
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        response.message_response
+    else {
+        panic!("unexpected answer")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in ["landsby.case.v1.CaseService", "grpc.health.v1.Health"] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let mut client =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(server.channel());
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "landsby.case.v1.CaseService".into(),
+            ),
+        ),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(Ok(response)) = stream.next().await else {
+        panic!("no reflection answer")
+    };
+    assert!(matches!(
+        response.message_response,
+        Some(v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(_))
+    ));
+}
+
+// ---- the real binary ----------------------------------------------------------------------------
+
+struct Process {
+    spawned: Spawned,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    db_file: std::path::PathBuf,
+}
+
+impl Process {
+    /// Starts `landsby-case` on a SQLite file, with the test issuer's key, and waits for its address.
+    fn start(grace: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_file = dir.path().join("case.db");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_landsby-case"));
+        command
+            .env_clear()
+            .env("LANDSBY_DATA_DIR", dir.path())
+            .env("LANDSBY_CASE__LISTEN", "127.0.0.1:0")
+            .env(
+                "LANDSBY_CASE__DATABASE_URL",
+                format!("sqlite://{}", db_file.display()),
+            )
+            .env("LANDSBY_AUTH__ISSUER", landsby_testkit::TEST_ISSUER)
+            .env(
+                "LANDSBY_AUTH__PUBLIC_KEY_FILES",
+                format!("[\"{}\"]", keys().public_key_file().display()),
+            )
+            .env("LANDSBY_SERVER__SHUTDOWN_GRACE", grace)
+            .env("LANDSBY_DATABASE__HEALTH_INTERVAL", "100ms")
+            .env("LANDSBY_LOG__FORMAT", "json");
+        let mut spawned = Spawned::start(command);
+        let addr = spawned.wait_for(Duration::from_secs(30), listening_addr);
+        Self {
+            spawned,
+            addr,
+            _dir: dir,
+            db_file,
+        }
+    }
+
+    fn channel(&self) -> tonic::transport::Channel {
+        landsby_testkit::channel(self.addr)
+    }
+
+    async fn wait_serving(&self) {
+        landsby_testkit::wait_for_health(&self.channel(), ServingStatus::Serving).await;
+    }
+
+    async fn lock(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.db_file.display()))
+                .await
+                .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    }
+}
+
+/// The address in the JSON log line that says where the service listens.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    (v["message"] == "listening")
+        .then(|| v["addr"].as_str()?.parse().ok())
+        .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_burst_lets_in_flight_requests_finish_and_exits_cleanly() {
+    let mut process = Process::start("10s");
+    process.wait_serving().await;
+    let token = landsby_testkit::caseworker();
+
+    // A health watcher sees the server turn NOT_SERVING when the drain begins.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(process.channel());
+    let mut watch = health
+        .watch(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().status,
+        ServingStatus::Serving as i32
+    );
+
+    let lock = process.lock().await;
+    let client = pb::case_service_client::CaseServiceClient::new(process.channel());
+    let mut burst = Vec::new();
+    for _ in 0..20 {
+        let mut client = client.clone();
+        let req = landsby_testkit::authed(
+            &token,
+            pb::CreateCaseRequest {
+                request_id: String::new(),
+                case: Some(new_case()),
+            },
+        );
+        burst.push(tokio::spawn(async move { client.create_case(req).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    process.spawned.signal("TERM");
+    let status = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, ServingStatus::NotServing as i32);
+    drop(watch);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(lock); // the in-flight requests can now write
+
+    let mut ok = 0;
+    for call in burst {
+        match call.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => panic!("an in-flight request failed during the drain: {e:?}"),
+        }
+    }
+    assert_eq!(ok, 20);
+    let (status, _) = process
+        .spawned
+        .wait_exit(Duration::from_secs(15))
+        .expect("the process exits after the drain");
+    assert!(status.success(), "{status:?}");
+    // Nothing listens any more.
+    let mut late = pb::case_service_client::CaseServiceClient::new(process.channel());
+    let err = late
+        .list_cases(landsby_testkit::authed(
+            &token,
+            pb::ListCasesRequest::default(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_is_bounded_even_when_requests_hang() {
+    let mut process = Process::start("1s");
+    process.wait_serving().await;
+    let token = landsby_testkit::caseworker();
+    let lock = process.lock().await;
+    let mut client = pb::case_service_client::CaseServiceClient::new(process.channel());
+    let req = landsby_testkit::authed(
+        &token,
+        pb::CreateCaseRequest {
+            request_id: String::new(),
+            case: Some(new_case()),
+        },
+    );
+    let hung = tokio::spawn(async move { client.create_case(req).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    process.spawned.signal("TERM");
+    let (status, took) = process
+        .spawned
+        .wait_exit(Duration::from_secs(4))
+        .expect("exits within the grace bound, not when the request ends");
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(4));
+    assert!(
+        hung.await.unwrap().is_err(),
+        "the hung request was cut off, not answered"
+    );
+    drop(lock);
+}
+
+#[test]
+fn the_binary_refuses_to_start_without_a_way_to_verify_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_landsby-case"))
+        .env_clear()
+        .env("LANDSBY_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("auth.issuer"), "{stderr}");
+}

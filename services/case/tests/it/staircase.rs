@@ -1,0 +1,1760 @@
+//! The staircase through the gRPC API, on SQLite and on PostgreSQL: reviews and decisions, readiness,
+//! approval by a team lead who is not the decider, the follow-up and reunification plans, family group
+//! conferences, the worker's syncs, and the event feed.
+
+use crate::support::*;
+use landsby_domain::Role;
+use landsby_proto::case::{self as pb, case_event::Change};
+use landsby_proto::common as cpb;
+use landsby_testkit::{AGENCY, Backend, OTHER_AGENCY, TestDb, TestServer};
+use std::time::Duration;
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+landsby_testkit::on_both_backends!(
+    reviews_are_scheduled_and_listed_by_due_date_with_filters,
+    an_advance_the_staircase_refuses_names_every_unmet_condition_and_changes_nothing,
+    an_advance_waits_for_a_team_lead_who_is_not_the_decider,
+    a_rejected_decision_leaves_the_case_where_it_was,
+    a_second_step_or_goal_decision_waits_until_the_pending_one_is_settled,
+    a_hold_takes_effect_at_once_and_needs_no_approval,
+    the_whole_staircase_up_to_step_three_and_back_to_maintenance,
+    readiness_lists_every_condition_and_follows_the_facts,
+    the_childs_view_or_why_it_could_not_be_obtained_is_required,
+    follow_up_goals_are_added_listed_and_closed,
+    care_tasks_move_to_the_parents_one_step_at_a_time_and_back_at_any_time,
+    family_group_conferences_are_scheduled_held_and_listed,
+    a_follow_up_reduction_is_recorded_with_its_expiry,
+    computed_reviews_are_replaced_only_by_a_newer_stamp,
+    visit_facts_are_replaced_only_by_a_newer_feed_position,
+    the_feed_streams_the_backlog_then_live_events_and_resumes_anywhere,
+    the_feed_is_the_workers_and_shows_only_its_agency,
+    every_new_rpc_refuses_roles_without_access_and_malformed_ids,
+    without_approval_in_the_policy_a_decision_takes_effect_at_once,
+);
+
+fn worker(server: &TestServer) -> Client {
+    Client::as_role(server, "landsby-worker", AGENCY, &[Role::Service])
+}
+
+fn lead(server: &TestServer, subject: &str) -> Client {
+    Client::as_role(server, subject, AGENCY, &[Role::TeamLead])
+}
+
+fn review(kind: pb::ReviewKind, y: i32, m: u32, d: u32) -> pb::Review {
+    pb::Review {
+        kind: kind.into(),
+        due_date: Some(date(y, m, d)),
+        note: "look at it".into(),
+        ..Default::default()
+    }
+}
+
+fn decision(kind: pb::DecisionKind) -> pb::StaircaseDecision {
+    pb::StaircaseDecision {
+        kind: kind.into(),
+        ..Default::default()
+    }
+}
+
+/// `n` completed visits that started just now, without concerns, the foster parents involved.
+fn good_visits(parent: &str, n: usize) -> Vec<pb::VisitFact> {
+    let now = landsby_platform::validate::now();
+    (0..n)
+        .map(|_| pb::VisitFact {
+            visit_id: uuid::Uuid::now_v7().to_string(),
+            parent_id: parent.into(),
+            start_time: Some(landsby_platform::validate::timestamp_to_proto(now)),
+            outcome: pb::VisitFactOutcome::Completed.into(),
+            concern: false,
+            foster_parents_involved: true,
+        })
+        .collect()
+}
+
+fn unmet(r: &pb::Readiness) -> Vec<String> {
+    r.conditions
+        .iter()
+        .filter(|c| !c.met)
+        .map(|c| c.key.clone())
+        .collect()
+}
+
+async fn reviews_are_scheduled_and_listed_by_due_date_with_filters(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let late = cw
+        .schedule(&case.id, review(pb::ReviewKind::StepReview, 2027, 3, 1))
+        .await
+        .unwrap();
+    let early = cw
+        .schedule(
+            &case.id,
+            review(pb::ReviewKind::PlanEvaluation, 2027, 1, 15),
+        )
+        .await
+        .unwrap();
+    assert_eq!(early.status(), pb::ReviewStatus::Scheduled);
+    assert!(early.computed_key.is_empty());
+    let list = |due_before: Option<cpb::Date>, page_token: String| pb::ListReviewsRequest {
+        case_id: case.id.clone(),
+        page_size: 1,
+        page_token,
+        due_before,
+        status: 0,
+    };
+    let first = cw
+        .inner
+        .list_reviews(cw.req(list(None, String::new())))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.reviews[0].id, early.id, "earliest due first");
+    let second = cw
+        .inner
+        .list_reviews(cw.req(list(None, first.next_page_token)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.reviews[0].id, late.id);
+    let before = cw
+        .inner
+        .list_reviews(cw.req(list(Some(date(2027, 2, 1)), String::new())))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        before
+            .reviews
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        [early.id.as_str()]
+    );
+    let mut bad = review(pb::ReviewKind::Unspecified, 2027, 2, 30);
+    bad.note = "x".repeat(2001);
+    let err = cw.schedule(&case.id, bad).await.unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        ["review.kind", "review.due_date", "review.note"]
+    );
+}
+
+async fn an_advance_the_staircase_refuses_names_every_unmet_condition_and_changes_nothing(
+    backend: Backend,
+) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let r = cw
+        .schedule(&case.id, review(pb::ReviewKind::StepReview, 2027, 1, 1))
+        .await
+        .unwrap();
+    let err = cw
+        .complete(&case.id, &r, decision(pb::DecisionKind::Advance))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        precondition_kinds(&err),
+        [
+            "READINESS_FRAME_COMPLETE",
+            "READINESS_COMPLETED_VISITS_WITHOUT_CONCERNS"
+        ]
+    );
+    assert!(err.message().contains("0 of 3"), "{}", err.message());
+    let after = cw.get(&case.id).await.unwrap();
+    assert_eq!(after.step(), pb::Step::Safety);
+    assert_eq!(
+        after.version,
+        case.version + 1,
+        "only the scheduled review changed the case"
+    );
+    // A step back from step 1 is not a move the staircase has.
+    let back = pb::StaircaseDecision {
+        kind: pb::DecisionKind::StepBack.into(),
+        step_back_to: pb::Step::Safety.into(),
+        new_goal: 0,
+    };
+    assert_eq!(
+        precondition_kinds(&cw.complete(&case.id, &r, back).await.unwrap_err()),
+        ["STAIRCASE_MOVE"]
+    );
+}
+
+async fn ready_for_step_two(server: &TestServer, cw: &mut Client) -> (pb::Case, pb::Review) {
+    let case = cw.create(new_case()).await.unwrap();
+    let mum = cw.add_member(&case.id, mother()).await.unwrap();
+    assert!(
+        worker(server)
+            .facts(&case.id, 1, good_visits(&mum.id, 3))
+            .await
+            .unwrap()
+    );
+    let r = cw
+        .schedule(&case.id, review(pb::ReviewKind::StepReview, 2027, 1, 1))
+        .await
+        .unwrap();
+    (cw.get(&case.id).await.unwrap(), r)
+}
+
+async fn an_advance_waits_for_a_team_lead_who_is_not_the_decider(backend: Backend) {
+    let server = server(backend).await;
+    let mut lead_a = lead(&server, "lead-a");
+    let (case, r) = ready_for_step_two(&server, &mut lead_a).await;
+    let (pending, unchanged) = lead_a
+        .complete(&case.id, &r, decision(pb::DecisionKind::Advance))
+        .await
+        .unwrap();
+    let outcome = pending.outcome.clone().unwrap();
+    assert_eq!(
+        outcome.decision_status(),
+        pb::DecisionStatus::PendingApproval
+    );
+    assert_eq!(outcome.decided_by, "lead-a");
+    assert_eq!(
+        unchanged.step(),
+        pb::Step::Safety,
+        "nothing moves before approval"
+    );
+    // The decider cannot approve their own decision; a caseworker cannot approve at all.
+    assert_eq!(
+        precondition_kinds(&lead_a.approve(&case.id, &pending).await.unwrap_err()),
+        ["APPROVER_IS_DECIDER"]
+    );
+    let mut cw = Client::caseworker(&server);
+    assert_eq!(
+        cw.approve(&case.id, &pending).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let mut lead_b = lead(&server, "lead-b");
+    let (approved, moved) = lead_b.approve(&case.id, &pending).await.unwrap();
+    let outcome = approved.outcome.clone().unwrap();
+    assert_eq!(outcome.decision_status(), pb::DecisionStatus::Applied);
+    assert_eq!(outcome.reviewed_by, "lead-b");
+    assert_eq!(moved.step(), pb::Step::Involvement);
+    let today = landsby_domain::time::oslo_date(chrono::Utc::now());
+    assert_eq!(
+        moved.step_since,
+        Some(landsby_platform::validate::date_to_proto(today))
+    );
+    // Approving twice is not possible.
+    assert_eq!(
+        precondition_kinds(&lead_b.approve(&case.id, &approved).await.unwrap_err()),
+        ["DECISION_NOT_PENDING"]
+    );
+}
+
+async fn a_rejected_decision_leaves_the_case_where_it_was(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let (case, r) = ready_for_step_two(&server, &mut cw).await;
+    let (pending, _) = cw
+        .complete(&case.id, &r, decision(pb::DecisionKind::Advance))
+        .await
+        .unwrap();
+    let mut lead_b = lead(&server, "lead-b");
+    let req = lead_b.req(pb::RejectDecisionRequest {
+        case_id: case.id.clone(),
+        review_id: pending.id.clone(),
+        etag: pending.etag.clone(),
+        reason: String::new(),
+    });
+    assert_eq!(
+        violated_fields(&lead_b.inner.reject_decision(req).await.unwrap_err()),
+        ["reason"]
+    );
+    let req = lead_b.req(pb::RejectDecisionRequest {
+        case_id: case.id.clone(),
+        review_id: pending.id.clone(),
+        etag: pending.etag.clone(),
+        reason: "too early; the mother has asked for more time".into(),
+    });
+    let rejected = lead_b
+        .inner
+        .reject_decision(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .review
+        .unwrap();
+    let outcome = rejected.outcome.unwrap();
+    assert_eq!(outcome.decision_status(), pb::DecisionStatus::Rejected);
+    assert_eq!(
+        outcome.rejection_reason,
+        "too early; the mother has asked for more time"
+    );
+    assert_eq!(cw.get(&case.id).await.unwrap().step(), pb::Step::Safety);
+}
+
+async fn a_second_step_or_goal_decision_waits_until_the_pending_one_is_settled(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let (case, r) = ready_for_step_two(&server, &mut cw).await;
+    let (pending, _) = cw
+        .complete(&case.id, &r, decision(pb::DecisionKind::Advance))
+        .await
+        .unwrap();
+    let r2 = cw
+        .schedule(&case.id, review(pb::ReviewKind::StepReview, 2027, 2, 1))
+        .await
+        .unwrap();
+    let change = pb::StaircaseDecision {
+        kind: pb::DecisionKind::ChangeGoal.into(),
+        step_back_to: 0,
+        new_goal: pb::Goal::LongTermPlacement.into(),
+    };
+    let err = cw.complete(&case.id, &r2, change).await.unwrap_err();
+    assert_eq!(
+        preconditions(&err),
+        [(
+            "DECISION_PENDING".to_owned(),
+            format!("cases/{}/reviews/{}", case.id, pending.id)
+        )],
+        "names the pending review"
+    );
+    let before = cw.get(&case.id).await.unwrap();
+    // A hold moves nothing, so it is recorded meanwhile.
+    let (held, _) = cw
+        .complete(&case.id, &r2, decision(pb::DecisionKind::Hold))
+        .await
+        .unwrap();
+    assert_eq!(
+        held.outcome.unwrap().decision_status(),
+        pb::DecisionStatus::Applied
+    );
+    // Once the pending decision is settled, a new one can be made.
+    let mut lead_b = lead(&server, "lead-b");
+    let req = lead_b.req(pb::RejectDecisionRequest {
+        case_id: case.id.clone(),
+        review_id: pending.id.clone(),
+        etag: pending.etag.clone(),
+        reason: "wait for the conference".into(),
+    });
+    lead_b.inner.reject_decision(req).await.unwrap();
+    let r3 = cw
+        .schedule(&case.id, review(pb::ReviewKind::StepReview, 2027, 3, 1))
+        .await
+        .unwrap();
+    let (second, _) = cw.complete(&case.id, &r3, change).await.unwrap();
+    assert_eq!(
+        second.outcome.unwrap().decision_status(),
+        pb::DecisionStatus::PendingApproval
+    );
+    assert_eq!(before.goal(), pb::Goal::Reunification);
+}
+
+async fn a_hold_takes_effect_at_once_and_needs_no_approval(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let r = cw
+        .schedule(&case.id, review(pb::ReviewKind::StepReview, 2027, 1, 1))
+        .await
+        .unwrap();
+    let (done, after) = cw
+        .complete(&case.id, &r, decision(pb::DecisionKind::Hold))
+        .await
+        .unwrap();
+    assert_eq!(done.status(), pb::ReviewStatus::Completed);
+    assert_eq!(
+        done.outcome.as_ref().unwrap().decision_status(),
+        pb::DecisionStatus::Applied
+    );
+    assert_eq!(after.step(), pb::Step::Safety);
+    // A completed review cannot be completed again.
+    let err = cw
+        .complete(&case.id, &done, decision(pb::DecisionKind::Hold))
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_kinds(&err), ["REVIEW_NOT_SCHEDULED"]);
+    // With its old etag it is simply stale.
+    assert_eq!(
+        cw.complete(&case.id, &r, decision(pb::DecisionKind::Hold))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Aborted
+    );
+}
+
+async fn advance(server: &TestServer, cw: &mut Client, case_id: &str) -> pb::Case {
+    let r = cw
+        .schedule(case_id, review(pb::ReviewKind::StepReview, 2027, 1, 1))
+        .await
+        .unwrap();
+    let (pending, _) = cw
+        .complete(case_id, &r, decision(pb::DecisionKind::Advance))
+        .await
+        .unwrap();
+    lead(server, "lead-b")
+        .approve(case_id, &pending)
+        .await
+        .unwrap()
+        .1
+}
+
+async fn the_whole_staircase_up_to_step_three_and_back_to_maintenance(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let (case, _) = ready_for_step_two(&server, &mut cw).await;
+    let in_two = advance(&server, &mut cw, &case.id).await;
+    assert_eq!(in_two.step(), pb::Step::Involvement);
+    // Step 2 → 3 asks for more; meet it piece by piece through the API. The visits and the
+    // child's view from before the step began (minutes ago) are step 1's.
+    let unmet_now = unmet(&cw.readiness(&case.id).await.unwrap());
+    assert_eq!(
+        unmet_now,
+        [
+            "parenting_goals",
+            "foster_parent_involvement",
+            "completed_visits_without_concerns",
+            "family_group_conference",
+            "reunification_plan",
+            "child_view"
+        ]
+    );
+    let req = cw.req(pb::AddFollowUpGoalRequest {
+        case_id: case.id.clone(),
+        request_id: String::new(),
+        goal: Some(pb::FollowUpGoal {
+            description: "predictable bedtime routines".into(),
+            ..Default::default()
+        }),
+    });
+    cw.inner.add_follow_up_goal(req).await.unwrap();
+    let req = cw.req(pb::AddCareTaskRequest {
+        case_id: case.id.clone(),
+        request_id: String::new(),
+        task: Some(pb::CareTask {
+            kind: pb::CareTaskKind::Bedtime.into(),
+            ..Default::default()
+        }),
+    });
+    cw.inner.add_care_task(req).await.unwrap();
+    let current = cw.get(&case.id).await.unwrap();
+    let req = cw.req(pb::WaiveFamilyGroupConferenceRequest {
+        case_id: case.id.clone(),
+        etag: current.etag.clone(),
+        reason: "the family declined; the network meets monthly instead".into(),
+    });
+    let waived = cw
+        .inner
+        .waive_family_group_conference(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert!(!waived.conference_waiver_reason.is_empty());
+    // The worker brings the visitation service's newer view: four good visits.
+    let mum = cw
+        .inner
+        .list_village_members(cw.req(pb::ListVillageMembersRequest {
+            case_id: case.id.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .members
+        .remove(0);
+    assert!(
+        worker(&server)
+            .facts(&case.id, 2, good_visits(&mum.id, 4))
+            .await
+            .unwrap()
+    );
+    // What is left is the child's view, which the deciding review records.
+    let ready = cw.readiness(&case.id).await.unwrap();
+    assert_eq!(unmet(&ready), ["child_view"]);
+    assert_eq!(ready.next_step(), pb::Step::Responsibility);
+    let in_three = advance(&server, &mut cw, &case.id).await;
+    assert_eq!(in_three.step(), pb::Step::Responsibility);
+
+    // Step 3 is the top.
+    let r = cw
+        .schedule(&case.id, review(pb::ReviewKind::StepReview, 2027, 6, 1))
+        .await
+        .unwrap();
+    let err = cw
+        .complete(&case.id, &r, decision(pb::DecisionKind::Advance))
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_kinds(&err), ["READINESS_NEXT_STEP"]);
+    // Giving up reunification in step 3 brings the case back to step 2, the maintenance scope.
+    let change = pb::StaircaseDecision {
+        kind: pb::DecisionKind::ChangeGoal.into(),
+        step_back_to: 0,
+        new_goal: pb::Goal::LongTermPlacement.into(),
+    };
+    let (pending, _) = cw.complete(&case.id, &r, change).await.unwrap();
+    let (_, after) = lead(&server, "lead-b")
+        .approve(&case.id, &pending)
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.step(), after.goal()),
+        (pb::Step::Involvement, pb::Goal::LongTermPlacement)
+    );
+    assert_eq!(
+        unmet(&cw.readiness(&case.id).await.unwrap())[0],
+        "reunification_goal"
+    );
+    // An advance now names the goal among everything else still unmet.
+    let r = cw
+        .schedule(&case.id, review(pb::ReviewKind::StepReview, 2027, 9, 1))
+        .await
+        .unwrap();
+    let err = cw
+        .complete(&case.id, &r, decision(pb::DecisionKind::Advance))
+        .await
+        .unwrap_err();
+    let kinds = precondition_kinds(&err);
+    assert_eq!(kinds[0], "READINESS_REUNIFICATION_GOAL", "{kinds:?}");
+}
+
+async fn readiness_lists_every_condition_and_follows_the_facts(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let r = cw.readiness(&case.id).await.unwrap();
+    assert_eq!(r.next_step(), pb::Step::Involvement);
+    assert!(!r.ready);
+    assert_eq!(r.policy_version, "2026.1");
+    assert_eq!(
+        unmet(&r),
+        [
+            "frame_complete",
+            "completed_visits_without_concerns",
+            "child_view"
+        ]
+    );
+    let mum = cw.add_member(&case.id, mother()).await.unwrap();
+    worker(&server)
+        .facts(&case.id, 1, good_visits(&mum.id, 2))
+        .await
+        .unwrap();
+    let r = cw.readiness(&case.id).await.unwrap();
+    assert_eq!(
+        unmet(&r),
+        ["completed_visits_without_concerns", "child_view"]
+    );
+    let visits = r
+        .conditions
+        .iter()
+        .find(|c| c.key == "completed_visits_without_concerns")
+        .unwrap();
+    assert_eq!(
+        visits.reason,
+        "2 of 3 visits completed without concerns in step 1"
+    );
+    // A review with the child's view in this step meets the last condition.
+    let review = cw
+        .schedule(&case.id, review(pb::ReviewKind::StepReview, 2027, 1, 1))
+        .await
+        .unwrap();
+    cw.complete(&case.id, &review, decision(pb::DecisionKind::Hold))
+        .await
+        .unwrap();
+    assert_eq!(
+        unmet(&cw.readiness(&case.id).await.unwrap()),
+        ["completed_visits_without_concerns"]
+    );
+    let other = cw
+        .readiness(&uuid::Uuid::now_v7().to_string())
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::NotFound);
+}
+
+async fn the_childs_view_or_why_it_could_not_be_obtained_is_required(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let r = cw
+        .schedule(&case.id, review(pb::ReviewKind::StepReview, 2027, 1, 1))
+        .await
+        .unwrap();
+    for (view, fields) in [
+        (None, vec!["child_view"]),
+        (Some(pb::ChildView::default()), vec!["child_view"]),
+        (
+            Some(pb::ChildView {
+                view: "a".into(),
+                not_obtained_reason: "b".into(),
+            }),
+            vec!["child_view"],
+        ),
+    ] {
+        let req = cw.req(pb::CompleteReviewRequest {
+            case_id: case.id.clone(),
+            review_id: r.id.clone(),
+            etag: r.etag.clone(),
+            decision: Some(decision(pb::DecisionKind::Hold)),
+            rationale: "x".into(),
+            child_view: view,
+        });
+        assert_eq!(
+            violated_fields(&cw.inner.complete_review(req).await.unwrap_err()),
+            fields
+        );
+    }
+    let req = cw.req(pb::CompleteReviewRequest {
+        case_id: case.id.clone(),
+        review_id: r.id.clone(),
+        etag: r.etag.clone(),
+        decision: Some(decision(pb::DecisionKind::Hold)),
+        rationale: "x".into(),
+        child_view: Some(pb::ChildView {
+            view: String::new(),
+            not_obtained_reason: "the child is 8 months old".into(),
+        }),
+    });
+    let done = cw
+        .inner
+        .complete_review(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .review
+        .unwrap();
+    assert_eq!(
+        done.outcome
+            .unwrap()
+            .child_view
+            .unwrap()
+            .not_obtained_reason,
+        "the child is 8 months old"
+    );
+}
+
+async fn follow_up_goals_are_added_listed_and_closed(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let add = |request_id: &str, description: &str| pb::AddFollowUpGoalRequest {
+        case_id: case.id.clone(),
+        request_id: request_id.into(),
+        goal: Some(pb::FollowUpGoal {
+            description: description.into(),
+            ..Default::default()
+        }),
+    };
+    let rid = uuid::Uuid::now_v7().to_string();
+    let goal = cw
+        .inner
+        .add_follow_up_goal(cw.req(add(&rid, "regular meals")))
+        .await
+        .unwrap()
+        .into_inner()
+        .goal
+        .unwrap();
+    let again = cw
+        .inner
+        .add_follow_up_goal(cw.req(add(&rid, "regular meals")))
+        .await
+        .unwrap()
+        .into_inner()
+        .goal
+        .unwrap();
+    assert_eq!(goal.id, again.id, "a retry adds once");
+    assert_eq!(goal.status(), pb::FollowUpGoalStatus::Active);
+    let err = cw
+        .inner
+        .add_follow_up_goal(cw.req(add("", " ")))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["goal.description"]);
+    let mut change = goal.clone();
+    change.status = pb::FollowUpGoalStatus::Achieved.into();
+    let req = cw.req(pb::UpdateFollowUpGoalRequest {
+        goal: Some(change.clone()),
+        update_mask: mask(&["status"]),
+    });
+    let achieved = cw
+        .inner
+        .update_follow_up_goal(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .goal
+        .unwrap();
+    assert_eq!(achieved.status(), pb::FollowUpGoalStatus::Achieved);
+    let req = cw.req(pb::UpdateFollowUpGoalRequest {
+        goal: Some(change.clone()),
+        update_mask: mask(&["status"]),
+    });
+    assert_eq!(
+        cw.inner
+            .update_follow_up_goal(req)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Aborted
+    );
+    let req = cw.req(pb::UpdateFollowUpGoalRequest {
+        goal: Some(achieved.clone()),
+        update_mask: mask(&["case_id"]),
+    });
+    assert_eq!(
+        violated_fields(&cw.inner.update_follow_up_goal(req).await.unwrap_err()),
+        ["update_mask.paths[0]"]
+    );
+    let list = cw
+        .inner
+        .list_follow_up_goals(cw.req(pb::ListFollowUpGoalsRequest {
+            case_id: case.id.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.goals, vec![achieved]);
+}
+
+async fn care_tasks_move_to_the_parents_one_step_at_a_time_and_back_at_any_time(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let add = |kind: pb::CareTaskKind, description: &str| pb::AddCareTaskRequest {
+        case_id: case.id.clone(),
+        request_id: String::new(),
+        task: Some(pb::CareTask {
+            kind: kind.into(),
+            description: description.into(),
+            ..Default::default()
+        }),
+    };
+    let err = cw
+        .inner
+        .add_care_task(cw.req(add(pb::CareTaskKind::Other, "")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        ["task.description"],
+        "other tasks are described"
+    );
+    let task = cw
+        .inner
+        .add_care_task(cw.req(add(pb::CareTaskKind::SchoolFollowUp, "")))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    assert_eq!(task.holder(), pb::CareTaskHolder::FosterParents);
+    cw.inner
+        .add_care_task(cw.req(add(pb::CareTaskKind::Bedtime, "")))
+        .await
+        .unwrap();
+    let mv = |task: &pb::CareTask, to: pb::CareTaskHolder| pb::MoveCareTaskRequest {
+        case_id: case.id.clone(),
+        task_id: task.id.clone(),
+        etag: task.etag.clone(),
+        to: to.into(),
+    };
+    let err = cw
+        .inner
+        .move_care_task(cw.req(mv(&task, pb::CareTaskHolder::Parents)))
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_kinds(&err), ["CARE_TASK_MOVE"]);
+    let shared = cw
+        .inner
+        .move_care_task(cw.req(mv(&task, pb::CareTaskHolder::Shared)))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    let parents = cw
+        .inner
+        .move_care_task(cw.req(mv(&shared, pb::CareTaskHolder::Parents)))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    assert_eq!(parents.holder(), pb::CareTaskHolder::Parents);
+    let list = cw
+        .inner
+        .list_care_tasks(cw.req(pb::ListCareTasksRequest {
+            case_id: case.id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let p = list.progress.unwrap();
+    assert_eq!(
+        (p.total, p.parents, p.foster_parents, p.percent_with_parents),
+        (2, 1, 1, 50)
+    );
+    // Back towards the foster parents in one move, if safety asks for it.
+    let back = cw
+        .inner
+        .move_care_task(cw.req(mv(&parents, pb::CareTaskHolder::FosterParents)))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    assert_eq!(back.holder(), pb::CareTaskHolder::FosterParents);
+    assert_eq!(
+        violated_fields(
+            &cw.inner
+                .move_care_task(cw.req(mv(&back, pb::CareTaskHolder::Unspecified)))
+                .await
+                .unwrap_err()
+        ),
+        ["to"]
+    );
+}
+
+async fn family_group_conferences_are_scheduled_held_and_listed(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let mum = cw.add_member(&case.id, mother()).await.unwrap();
+    let schedule = |participants: Vec<String>| pb::ScheduleFamilyGroupConferenceRequest {
+        case_id: case.id.clone(),
+        request_id: String::new(),
+        conference: Some(pb::FamilyGroupConference {
+            planned_date: Some(date(2027, 2, 1)),
+            coordinator: "Independent Coordinator".into(),
+            participant_ids: participants,
+            ..Default::default()
+        }),
+    };
+    let stranger = uuid::Uuid::now_v7().to_string();
+    let err = cw
+        .inner
+        .schedule_family_group_conference(cw.req(schedule(vec![stranger])))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["conference.participant_ids[0]"]);
+    let conf = cw
+        .inner
+        .schedule_family_group_conference(cw.req(schedule(vec![mum.id.clone()])))
+        .await
+        .unwrap()
+        .into_inner()
+        .conference
+        .unwrap();
+    assert!(conf.held_on.is_none());
+    let outcome = |held_on: cpb::Date, actions: Vec<pb::ConferenceAction>| {
+        pb::RecordConferenceOutcomeRequest {
+            case_id: case.id.clone(),
+            conference_id: conf.id.clone(),
+            etag: conf.etag.clone(),
+            held_on: Some(held_on),
+            actions,
+        }
+    };
+    let err = cw
+        .inner
+        .record_conference_outcome(cw.req(outcome(date(2099, 1, 1), vec![])))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["held_on"]);
+    let action = pb::ConferenceAction {
+        owner: "Mormor".into(),
+        what: "pick up from school on Fridays".into(),
+        due_date: Some(date(2027, 3, 1)),
+    };
+    let held = cw
+        .inner
+        .record_conference_outcome(cw.req(outcome(date(2026, 1, 10), vec![action.clone()])))
+        .await
+        .unwrap()
+        .into_inner()
+        .conference
+        .unwrap();
+    assert_eq!(held.actions, vec![action]);
+    let list = cw
+        .inner
+        .list_family_group_conferences(cw.req(pb::ListFamilyGroupConferencesRequest {
+            case_id: case.id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.conferences, vec![held]);
+}
+
+async fn a_follow_up_reduction_is_recorded_with_its_expiry(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let reduce = |etag: &str, from: cpb::Date, to: cpb::Date| pb::ReduceFollowUpVisitsRequest {
+        case_id: case.id.clone(),
+        etag: etag.into(),
+        reduction: Some(pb::FollowUpReduction {
+            decided_on: Some(from),
+            expires_on: Some(to),
+            reason: "stable placement".into(),
+        }),
+    };
+    let err = cw
+        .inner
+        .reduce_follow_up_visits(cw.req(reduce(&case.etag, date(2027, 1, 1), date(2026, 1, 1))))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["reduction.expires_on"]);
+    let after = cw
+        .inner
+        .reduce_follow_up_visits(cw.req(reduce(&case.etag, date(2026, 1, 1), date(2026, 12, 31))))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(
+        after.follow_up_reduction.unwrap().expires_on,
+        Some(date(2026, 12, 31))
+    );
+    let err = cw
+        .inner
+        .reduce_follow_up_visits(cw.req(reduce(&case.etag, date(2026, 1, 1), date(2026, 12, 31))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Aborted);
+}
+
+fn computed(key: &str, y: i32, m: u32, d: u32) -> pb::Review {
+    pb::Review {
+        computed_key: key.into(),
+        ..review(pb::ReviewKind::StepReview, y, m, d)
+    }
+}
+
+async fn computed_reviews_are_replaced_only_by_a_newer_stamp(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let mut w = worker(&server);
+    let sync = |version: i64, policy: &str, reviews: Vec<pb::Review>| pb::SyncDueReviewsRequest {
+        case_id: case.id.clone(),
+        case_version: version,
+        policy_version: policy.into(),
+        reviews,
+    };
+    let first = w
+        .inner
+        .sync_due_reviews(w.req(sync(
+            1,
+            "2026.1",
+            vec![computed("a", 2027, 1, 1), computed("b", 2027, 2, 1)],
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.applied);
+    assert_eq!(first.reviews.len(), 2);
+    let version_after = cw.get(&case.id).await.unwrap().version;
+    assert_eq!(
+        version_after, case.version,
+        "derived data does not move the case's version"
+    );
+    // The same stamp again, or an older one, changes nothing.
+    let same = w
+        .inner
+        .sync_due_reviews(w.req(sync(1, "2026.1", vec![])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!same.applied);
+    assert_eq!(same.reviews.len(), 2);
+    // A newer policy at the same case version replaces: a's date moves, b goes, c comes.
+    let newer = w
+        .inner
+        .sync_due_reviews(w.req(sync(
+            1,
+            "2026.2",
+            vec![computed("a", 2027, 1, 8), computed("c", 2027, 3, 1)],
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(newer.applied);
+    let keys: Vec<(&str, Option<cpb::Date>)> = newer
+        .reviews
+        .iter()
+        .map(|r| (r.computed_key.as_str(), r.due_date))
+        .collect();
+    assert_eq!(
+        keys,
+        [("a", Some(date(2027, 1, 8))), ("c", Some(date(2027, 3, 1)))]
+    );
+    let all = cw
+        .inner
+        .list_reviews(cw.req(pb::ListReviewsRequest {
+            case_id: case.id.clone(),
+            status: pb::ReviewStatus::Replaced.into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        all.reviews
+            .iter()
+            .map(|r| r.computed_key.as_str())
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
+    // A completed computed review is history: a later sync does not bring it back.
+    let a = newer
+        .reviews
+        .iter()
+        .find(|r| r.computed_key == "a")
+        .unwrap();
+    cw.complete(&case.id, a, decision(pb::DecisionKind::Hold))
+        .await
+        .unwrap();
+    let version = cw.get(&case.id).await.unwrap().version;
+    let later = w
+        .inner
+        .sync_due_reviews(w.req(sync(version, "2026.2", vec![computed("a", 2027, 1, 8)])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(later.applied);
+    assert!(later.reviews.is_empty());
+    // A stamp from the future, and bad input.
+    let err = w
+        .inner
+        .sync_due_reviews(w.req(sync(version + 5, "2026.2", vec![])))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["case_version"]);
+    let err = w
+        .inner
+        .sync_due_reviews(w.req(sync(
+            0,
+            "",
+            vec![
+                computed("", 2027, 1, 1),
+                computed("x", 2027, 1, 1),
+                computed("x", 2027, 1, 1),
+            ],
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "case_version",
+            "policy_version",
+            "reviews[0].computed_key",
+            "reviews[2].computed_key"
+        ]
+    );
+}
+
+async fn visit_facts_are_replaced_only_by_a_newer_feed_position(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let mum = cw.add_member(&case.id, mother()).await.unwrap();
+    let before = cw.get(&case.id).await.unwrap().version;
+    let mut w = worker(&server);
+    assert!(
+        w.facts(&case.id, 10, good_visits(&mum.id, 3))
+            .await
+            .unwrap()
+    );
+    let after = cw.get(&case.id).await.unwrap().version;
+    assert_eq!(after, before + 1, "applied facts move the case's version");
+    assert!(
+        !w.facts(&case.id, 10, vec![]).await.unwrap(),
+        "an equal position changes nothing"
+    );
+    assert!(!w.facts(&case.id, 9, vec![]).await.unwrap());
+    assert_eq!(cw.get(&case.id).await.unwrap().version, after);
+    let mut feed = w
+        .inner
+        .watch_events(w.req(pb::WatchEventsRequest { after_sequence: 0 }))
+        .await
+        .unwrap()
+        .into_inner();
+    let events = collect(&mut feed, 3).await;
+    assert!(
+        matches!(&events[2].change, Some(Change::CaseUpdated(u)) if u.paths == ["visit_facts"]),
+        "{:?}",
+        events[2].change
+    );
+    assert_eq!(events[2].case_version, after);
+    assert!(
+        unmet(&cw.readiness(&case.id).await.unwrap())
+            .iter()
+            .all(|k| k != "completed_visits_without_concerns")
+    );
+    let mut bad = good_visits(&mum.id, 4);
+    bad[0].start_time = None;
+    bad[1].outcome = 0;
+    bad[3].visit_id = bad[2].visit_id.clone();
+    let req = w.req(pb::SyncVisitFactsRequest {
+        case_id: case.id.clone(),
+        as_of_sequence: -1,
+        frame_complete: true,
+        visits: bad,
+    });
+    let err = w.inner.sync_visit_facts(req).await.unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "as_of_sequence",
+            "visits[0].start_time",
+            "visits[1].outcome",
+            "visits[3].visit_id"
+        ]
+    );
+    assert_eq!(cw.get(&case.id).await.unwrap().version, after);
+}
+
+async fn collect(
+    stream: &mut tonic::Streaming<pb::WatchEventsResponse>,
+    n: usize,
+) -> Vec<pb::CaseEvent> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let next = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event in time");
+        out.push(
+            next.expect("the stream goes on")
+                .expect("no error")
+                .event
+                .unwrap(),
+        );
+    }
+    out
+}
+
+async fn the_feed_streams_the_backlog_then_live_events_and_resumes_anywhere(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let mum = cw.add_member(&case.id, mother()).await.unwrap();
+    let mut w = worker(&server);
+    let mut stream = w
+        .inner
+        .watch_events(w.req(pb::WatchEventsRequest { after_sequence: 0 }))
+        .await
+        .unwrap()
+        .into_inner();
+    let backlog = collect(&mut stream, 2).await;
+    assert!(matches!(backlog[0].change, Some(Change::CaseCreated(_))));
+    assert!(matches!(&backlog[1].change, Some(Change::VillageChanged(v)) if v.member_id == mum.id));
+    assert_eq!(backlog[1].case_version, 2);
+    assert_eq!(backlog[0].actor, "caseworker-1");
+    // Live: a decision recorded now arrives on the open stream.
+    cw.record(&case.id, decision_for(&mum.id)).await.unwrap();
+    let live = collect(&mut stream, 1).await;
+    assert!(matches!(&live[0].change, Some(Change::BoardDecisionRecorded(d)) if d.secret_address));
+    assert!(live[0].sequence > backlog[1].sequence);
+    drop(stream);
+    // Resuming after any sequence gives exactly what came after it.
+    let mut resumed = w
+        .inner
+        .watch_events(w.req(pb::WatchEventsRequest {
+            after_sequence: backlog[0].sequence,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = collect(&mut resumed, 2).await;
+    assert_eq!(again[0].event_id, backlog[1].event_id);
+    assert_eq!(again[1].event_id, live[0].event_id);
+    // Events carry no personal data: no names, no address.
+    for e in backlog.iter().chain(&live) {
+        let bytes = format!("{e:?}");
+        for secret in ["Emma", "Nordmann", "Bakkeveien", "Kari"] {
+            assert!(!bytes.contains(secret), "{secret} in {bytes}");
+        }
+    }
+}
+
+fn decision_for(parent: &str) -> pb::BoardDecision {
+    super::support::decision(parent, true)
+}
+
+async fn the_feed_is_the_workers_and_shows_only_its_agency(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    cw.create(new_case()).await.unwrap();
+    let mut bergen = Client::as_role(&server, "cw-bergen", OTHER_AGENCY, &[Role::Caseworker]);
+    bergen.create(new_case()).await.unwrap();
+    let err = cw
+        .inner
+        .watch_events(cw.req(pb::WatchEventsRequest { after_sequence: 0 }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let mut w = worker(&server);
+    let err = w
+        .inner
+        .watch_events(w.req(pb::WatchEventsRequest { after_sequence: -1 }))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["after_sequence"]);
+    let mut stream = w
+        .inner
+        .watch_events(w.req(pb::WatchEventsRequest { after_sequence: 0 }))
+        .await
+        .unwrap()
+        .into_inner();
+    let events = collect(&mut stream, 1).await;
+    assert_eq!(events[0].agency, AGENCY);
+    // Nothing more for Oslo's worker: Bergen's case is Bergen's.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), stream.next())
+            .await
+            .is_err()
+    );
+}
+
+async fn every_new_rpc_refuses_roles_without_access_and_malformed_ids(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let id = || case.id.clone();
+    let bad = || "not-a-uuid".to_owned();
+    let mut auditor = Client::as_role(&server, "auditor-1", AGENCY, &[Role::Auditor]);
+    macro_rules! denied {
+        ($client:expr, $rpc:ident, $request:expr) => {{
+            let request = $client.req($request);
+            let err = $client
+                .inner
+                .$rpc(request)
+                .await
+                .expect_err(stringify!($rpc));
+            assert_eq!(
+                err.code(),
+                Code::PermissionDenied,
+                "{}: {err:?}",
+                stringify!($rpc)
+            );
+        }};
+    }
+    macro_rules! invalid {
+        ($client:expr, $rpc:ident, $request:expr, $fields:expr) => {{
+            let request = $client.req($request);
+            let err = $client
+                .inner
+                .$rpc(request)
+                .await
+                .expect_err(stringify!($rpc));
+            assert_eq!(violated_fields(&err), $fields, "{}", stringify!($rpc));
+        }};
+    }
+    denied!(
+        auditor,
+        schedule_review,
+        pb::ScheduleReviewRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        auditor,
+        list_reviews,
+        pb::ListReviewsRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        auditor,
+        complete_review,
+        pb::CompleteReviewRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        cw,
+        approve_decision,
+        pb::ApproveDecisionRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        cw,
+        reject_decision,
+        pb::RejectDecisionRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        auditor,
+        get_readiness,
+        pb::GetReadinessRequest { case_id: id() }
+    );
+    denied!(
+        auditor,
+        add_follow_up_goal,
+        pb::AddFollowUpGoalRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        auditor,
+        update_follow_up_goal,
+        pb::UpdateFollowUpGoalRequest::default()
+    );
+    denied!(
+        auditor,
+        list_follow_up_goals,
+        pb::ListFollowUpGoalsRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        auditor,
+        add_care_task,
+        pb::AddCareTaskRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        auditor,
+        move_care_task,
+        pb::MoveCareTaskRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        auditor,
+        list_care_tasks,
+        pb::ListCareTasksRequest { case_id: id() }
+    );
+    denied!(
+        auditor,
+        schedule_family_group_conference,
+        pb::ScheduleFamilyGroupConferenceRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        auditor,
+        record_conference_outcome,
+        pb::RecordConferenceOutcomeRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        auditor,
+        list_family_group_conferences,
+        pb::ListFamilyGroupConferencesRequest { case_id: id() }
+    );
+    denied!(
+        auditor,
+        waive_family_group_conference,
+        pb::WaiveFamilyGroupConferenceRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        auditor,
+        reduce_follow_up_visits,
+        pb::ReduceFollowUpVisitsRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        cw,
+        sync_due_reviews,
+        pb::SyncDueReviewsRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+    denied!(
+        cw,
+        sync_visit_facts,
+        pb::SyncVisitFactsRequest {
+            case_id: id(),
+            ..Default::default()
+        }
+    );
+
+    let mut lead_b = lead(&server, "lead-b");
+    invalid!(
+        cw,
+        schedule_review,
+        pb::ScheduleReviewRequest {
+            case_id: bad(),
+            request_id: String::new(),
+            review: None
+        },
+        ["case_id", "review"]
+    );
+    invalid!(
+        cw,
+        list_reviews,
+        pb::ListReviewsRequest {
+            case_id: bad(),
+            page_size: -1,
+            status: 9,
+            ..Default::default()
+        },
+        ["case_id", "page_size", "status"]
+    );
+    invalid!(
+        cw,
+        complete_review,
+        pb::CompleteReviewRequest {
+            case_id: bad(),
+            review_id: bad(),
+            ..Default::default()
+        },
+        [
+            "case_id",
+            "review_id",
+            "etag",
+            "decision",
+            "rationale",
+            "child_view"
+        ]
+    );
+    invalid!(
+        lead_b,
+        approve_decision,
+        pb::ApproveDecisionRequest {
+            case_id: bad(),
+            review_id: bad(),
+            etag: String::new()
+        },
+        ["case_id", "review_id", "etag"]
+    );
+    invalid!(
+        lead_b,
+        reject_decision,
+        pb::RejectDecisionRequest {
+            case_id: bad(),
+            ..Default::default()
+        },
+        ["case_id", "review_id", "etag", "reason"]
+    );
+    invalid!(
+        cw,
+        get_readiness,
+        pb::GetReadinessRequest { case_id: bad() },
+        ["case_id"]
+    );
+    invalid!(
+        cw,
+        add_follow_up_goal,
+        pb::AddFollowUpGoalRequest {
+            case_id: bad(),
+            request_id: bad(),
+            goal: None
+        },
+        ["case_id", "request_id", "goal"]
+    );
+    invalid!(
+        cw,
+        update_follow_up_goal,
+        pb::UpdateFollowUpGoalRequest {
+            goal: None,
+            update_mask: None
+        },
+        ["goal"]
+    );
+    invalid!(
+        cw,
+        list_follow_up_goals,
+        pb::ListFollowUpGoalsRequest {
+            case_id: bad(),
+            page_size: -1,
+            ..Default::default()
+        },
+        ["case_id", "page_size"]
+    );
+    invalid!(
+        cw,
+        add_care_task,
+        pb::AddCareTaskRequest {
+            case_id: bad(),
+            request_id: String::new(),
+            task: None
+        },
+        ["case_id", "task"]
+    );
+    invalid!(
+        cw,
+        move_care_task,
+        pb::MoveCareTaskRequest {
+            case_id: bad(),
+            task_id: bad(),
+            etag: String::new(),
+            to: 0
+        },
+        ["case_id", "task_id", "etag", "to"]
+    );
+    invalid!(
+        cw,
+        list_care_tasks,
+        pb::ListCareTasksRequest { case_id: bad() },
+        ["case_id"]
+    );
+    invalid!(
+        cw,
+        schedule_family_group_conference,
+        pb::ScheduleFamilyGroupConferenceRequest {
+            case_id: bad(),
+            request_id: String::new(),
+            conference: None
+        },
+        ["case_id", "conference"]
+    );
+    invalid!(
+        cw,
+        record_conference_outcome,
+        pb::RecordConferenceOutcomeRequest {
+            case_id: bad(),
+            conference_id: bad(),
+            ..Default::default()
+        },
+        ["case_id", "conference_id", "etag", "held_on"]
+    );
+    invalid!(
+        cw,
+        list_family_group_conferences,
+        pb::ListFamilyGroupConferencesRequest { case_id: bad() },
+        ["case_id"]
+    );
+    invalid!(
+        cw,
+        waive_family_group_conference,
+        pb::WaiveFamilyGroupConferenceRequest {
+            case_id: bad(),
+            ..Default::default()
+        },
+        ["case_id", "etag", "reason"]
+    );
+    invalid!(
+        cw,
+        reduce_follow_up_visits,
+        pb::ReduceFollowUpVisitsRequest {
+            case_id: bad(),
+            ..Default::default()
+        },
+        ["case_id", "etag", "reduction"]
+    );
+    let mut w = worker(&server);
+    invalid!(
+        w,
+        sync_due_reviews,
+        pb::SyncDueReviewsRequest {
+            case_id: bad(),
+            case_version: 1,
+            policy_version: "1".into(),
+            reviews: vec![]
+        },
+        ["case_id"]
+    );
+    invalid!(
+        w,
+        sync_visit_facts,
+        pb::SyncVisitFactsRequest {
+            case_id: bad(),
+            ..Default::default()
+        },
+        ["case_id"]
+    );
+    // Another agency's case is not found, for the worker too.
+    let mut bergen_worker = Client::as_role(&server, "worker", OTHER_AGENCY, &[Role::Service]);
+    let req = bergen_worker.req(pb::GetReadinessRequest { case_id: id() });
+    assert_eq!(
+        bergen_worker
+            .inner
+            .get_readiness(req)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        cw.get(&case.id).await.unwrap().version,
+        case.version,
+        "refusals changed nothing"
+    );
+}
+
+// ---- the feed under concurrency (PostgreSQL's sequence gap) -----------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_feed_under_concurrent_writers_and_a_reconnecting_watcher_sees_every_event_once_in_order()
+ {
+    feed_under_concurrency(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_feed_under_concurrent_writers_and_a_reconnecting_watcher_sees_every_event_once_in_order()
+ {
+    feed_under_concurrency(Backend::Sqlite).await;
+}
+
+async fn feed_under_concurrency(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start_with(landsby_case::SERVICE, db, |c| {
+        c.database.max_connections = 20
+    })
+    .await;
+    server
+        .wait_for(landsby_testkit::ServingStatus::Serving)
+        .await;
+    const WRITERS: usize = 8;
+    const CASES_EACH: usize = 10;
+    let cw = Client::caseworker(&server);
+    let mut writers = Vec::new();
+    for _ in 0..WRITERS {
+        let mut client = cw.inner.clone();
+        let token = cw.token.clone();
+        writers.push(tokio::spawn(async move {
+            for _ in 0..CASES_EACH {
+                let req = landsby_testkit::authed(
+                    &token,
+                    pb::CreateCaseRequest {
+                        request_id: String::new(),
+                        case: Some(new_case()),
+                    },
+                );
+                let case = client
+                    .create_case(req)
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .case
+                    .unwrap();
+                let req = landsby_testkit::authed(
+                    &token,
+                    pb::AddVillageMemberRequest {
+                        case_id: case.id,
+                        request_id: String::new(),
+                        member: Some(mother()),
+                    },
+                );
+                client.add_village_member(req).await.unwrap();
+            }
+        }));
+    }
+    let expected = WRITERS * CASES_EACH * 2;
+    // The watcher drops its stream at random points and resumes from the last sequence it handled,
+    // until the writers are done and a fresh stream has nothing more.
+    let w = worker(&server);
+    let mut seen: Vec<pb::CaseEvent> = Vec::new();
+    let mut cursor = 0;
+    let mut rng = 0x2545F4914F6CDD1Du64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watcher saw {} of {expected} events",
+            seen.len()
+        );
+        let writers_done = writers.iter().all(|w| w.is_finished());
+        let mut client = w.inner.clone();
+        let mut stream = client
+            .watch_events(w.req(pb::WatchEventsRequest {
+                after_sequence: cursor,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let take = 1 + (rng % 7) as usize;
+        let mut got = 0;
+        for _ in 0..take {
+            match tokio::time::timeout(Duration::from_millis(500), stream.next()).await {
+                Ok(Some(Ok(r))) => {
+                    let event = r.event.unwrap();
+                    cursor = event.sequence;
+                    seen.push(event);
+                    got += 1;
+                }
+                Ok(other) => panic!("the stream ended: {other:?}"),
+                Err(_) => break, // nothing yet; reconnect
+            }
+        }
+        if writers_done && got == 0 {
+            break;
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    // What was committed, read in one go from the start.
+    let mut client = w.inner.clone();
+    let mut all = client
+        .watch_events(w.req(pb::WatchEventsRequest { after_sequence: 0 }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut committed = Vec::new();
+    while committed.len() < expected {
+        let r = tokio::time::timeout(Duration::from_secs(5), all.next())
+            .await
+            .expect("the backlog arrives")
+            .unwrap()
+            .unwrap();
+        committed.push(r.event.unwrap().sequence);
+    }
+    let watched: Vec<i64> = seen.iter().map(|e| e.sequence).collect();
+    let skipped: Vec<i64> = committed
+        .iter()
+        .filter(|s| !watched.contains(s))
+        .copied()
+        .collect();
+    assert!(skipped.is_empty(), "the watcher skipped {skipped:?}");
+    assert_eq!(watched, committed, "each event once, in order");
+    let ids: std::collections::HashSet<&str> = seen.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids.len(), expected, "every event exactly once");
+}
+
+async fn without_approval_in_the_policy_a_decision_takes_effect_at_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let file = db.dir().join("policy.toml");
+    let text = landsby_domain::policy::DEFAULT_POLICY
+        .replace(
+            "step_and_goal_decisions_need_team_lead = true",
+            "step_and_goal_decisions_need_team_lead = false",
+        )
+        .replace("version = \"2026.1\"", "version = \"no-approval-1\"");
+    std::fs::write(&file, text).unwrap();
+    let server = TestServer::start_with(landsby_case::SERVICE, db, |c| c.policy_file = file).await;
+    server
+        .wait_for(landsby_testkit::ServingStatus::Serving)
+        .await;
+    let mut cw = Client::caseworker(&server);
+    let (case, r) = ready_for_step_two(&server, &mut cw).await;
+    let (done, moved) = cw
+        .complete(&case.id, &r, decision(pb::DecisionKind::Advance))
+        .await
+        .unwrap();
+    assert_eq!(
+        done.outcome.unwrap().decision_status(),
+        pb::DecisionStatus::Applied
+    );
+    assert_eq!(moved.step(), pb::Step::Involvement);
+    assert_eq!(
+        cw.readiness(&case.id).await.unwrap().policy_version,
+        "no-approval-1"
+    );
+}

@@ -1,0 +1,135 @@
+//! What the visitation service reads from the case service: whether a case is open, the county
+//! board's floor and conditions in force today, whether the foster home's address is secret, and
+//! the village. Read over gRPC on behalf of the caller (its token, its deadline), so the case service
+//! applies its own roles and audits the read. Never cached: a rule is checked against the case as it
+//! is now.
+
+use landsby_domain::board::VisitationFloor;
+use landsby_platform::ApiError;
+use landsby_platform::client::{OnBehalf, downstream};
+use landsby_proto::case as cpb;
+use landsby_proto::case::case_service_client::CaseServiceClient;
+use std::collections::HashMap;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+/// The most village members read for one case (the case service allows far fewer in practice).
+const MAX_MEMBERS: usize = 2000;
+
+/// A village member, as the visitation rules need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// A parent (mother, father, other parent) with a right to visitation.
+    pub parent_with_rights: bool,
+}
+
+/// A case as the visitation rules need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseFacts {
+    /// The case is open.
+    pub open: bool,
+    /// The case's version now.
+    pub version: i64,
+    /// The foster home's address is secret (protected, or a board decision in force says so).
+    pub secret_address: bool,
+    /// The floors of the board decision in force today, per parent.
+    pub floors: Vec<VisitationFloor>,
+    /// The village, by member id.
+    pub members: HashMap<Uuid, Member>,
+}
+
+impl CaseFacts {
+    /// The board's floor for `parent`, if a decision in force names them.
+    pub fn floor_for(&self, parent: Uuid) -> Option<&VisitationFloor> {
+        self.floors.iter().find(|f| f.parent_id == parent)
+    }
+}
+
+/// A client of the case service.
+#[derive(Debug, Clone)]
+pub struct CaseClient {
+    inner: CaseServiceClient<Channel>,
+}
+
+fn unreadable() -> ApiError {
+    ApiError::internal("the case service sent a case this service cannot read")
+}
+
+impl CaseClient {
+    /// A client over `channel`.
+    pub fn new(channel: Channel) -> Self {
+        Self {
+            inner: CaseServiceClient::new(channel),
+        }
+    }
+
+    /// The case `case_id` as the caller may see it; NOT_FOUND when it does not exist for the
+    /// caller's agency.
+    pub async fn facts(&self, on_behalf: &OnBehalf, case_id: Uuid) -> Result<CaseFacts, ApiError> {
+        let mut client = self.inner.clone();
+        let fail = |s: tonic::Status| downstream(&s, "case", "case");
+        let case = client
+            .get_case(on_behalf.request(cpb::GetCaseRequest {
+                case_id: case_id.to_string(),
+            }))
+            .await
+            .map_err(fail)?
+            .into_inner()
+            .case
+            .ok_or_else(unreadable)?;
+        let protected = case
+            .placement
+            .as_ref()
+            .and_then(|p| p.foster_home.as_ref())
+            .is_some_and(|f| f.address_protected);
+        let decision = case.board_decision.as_ref();
+        let floors = decision
+            .map(|d| {
+                d.floors
+                    .iter()
+                    .map(|f| landsby_platform::vocab::floor_from(f).ok_or_else(unreadable))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let mut members = HashMap::new();
+        let mut page_token = String::new();
+        loop {
+            let page = client
+                .list_village_members(on_behalf.request(cpb::ListVillageMembersRequest {
+                    case_id: case_id.to_string(),
+                    page_size: 500,
+                    page_token: page_token.clone(),
+                }))
+                .await
+                .map_err(fail)?
+                .into_inner();
+            for m in page.members {
+                let id = Uuid::try_parse(&m.id).map_err(|_| unreadable())?;
+                let parent = matches!(
+                    m.role(),
+                    cpb::VillageRole::Mother
+                        | cpb::VillageRole::Father
+                        | cpb::VillageRole::OtherParent
+                );
+                members.insert(
+                    id,
+                    Member {
+                        parent_with_rights: parent && m.has_visitation_rights,
+                    },
+                );
+            }
+            if page.next_page_token.is_empty() || members.len() >= MAX_MEMBERS {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        Ok(CaseFacts {
+            open: case.status() == cpb::CaseStatus::Open,
+            version: case.version,
+            secret_address: protected || decision.is_some_and(|d| d.secret_address),
+            floors,
+            members,
+        })
+    }
+}

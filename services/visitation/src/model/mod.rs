@@ -1,0 +1,14 @@
+//! The visitation service's records and rules. The rules that need no database are here, as plain
+//! functions the store runs inside its transactions: what a new computed scope does to a plan, what
+//! an adjustment may do, whether a visit may be booked, whether its frame is complete, and which way
+//! a visit's status may move.
+
+pub mod plans;
+pub mod visits;
+
+pub use landsby_platform::idempotency::Idempotency;
+pub use plans::{Adjustment, ComputedFrom, PlanRecord, ScopeSource, ScopeVersionRecord};
+pub use visits::{
+    Cancellation, CancelledBy, Frame, NewVisit, NoShow, Participant, ParticipantRole, Report,
+    VisitRecord, VisitStatus,
+};

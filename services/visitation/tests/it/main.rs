@@ -1,0 +1,9 @@
+//! The visitation service's tests, one binary: the store on both databases, and the service through
+//! its gRPC API on both databases, next to a real case service.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod plans;
+mod store;
+mod support;
+mod visits;

@@ -1,0 +1,672 @@
+//! Visitation plans through the gRPC API, on both databases, next to a running case service:
+//! computed scopes from the worker, adjustments checked against the board's floor and conditions as
+//! the case service has them, scope versions, proposed schedules.
+
+use crate::support::*;
+use landsby_domain::Role;
+use landsby_proto::case as cpb;
+use landsby_proto::visitation as pb;
+use landsby_testkit::{AGENCY, Backend, OTHER_AGENCY};
+use tonic::Code;
+
+landsby_testkit::on_both_backends!(
+    a_computed_scope_creates_the_plan_and_only_a_newer_stamp_replaces_it,
+    a_computed_scope_is_refused_with_field_details_and_changes_nothing,
+    a_computed_scope_must_keep_the_floor_as_the_case_service_has_it,
+    plans_and_their_scope_versions_are_read_and_listed_a_page_at_a_time,
+    an_adjustment_below_the_floor_or_past_a_condition_is_refused_naming_the_rule,
+    an_adjustment_is_checked_against_the_board_decision_in_force_now,
+    adjustments_hold_within_a_step_and_a_new_step_starts_afresh,
+    a_weekly_schedule_is_proposed_at_17_local_across_the_spring_change,
+    a_proposed_schedule_keeps_clear_of_booked_visits_and_commitments,
+    every_plan_rpc_refuses_roles_without_access_and_malformed_input,
+);
+
+fn with_duration(mut s: pb::Scope, minutes: i32) -> pb::Scope {
+    s.duration_minutes = minutes;
+    s
+}
+
+async fn a_computed_scope_creates_the_plan_and_only_a_newer_stamp_replaces_it(backend: Backend) {
+    let env = env(backend).await;
+    let family = family(&env, None, false).await;
+    let mut worker = Client::worker(&env);
+    let step1 = computed(&family, landsby_domain::Step::Safety, None, false);
+    let first = worker
+        .apply(
+            &family,
+            &family.mother_id,
+            3,
+            cpb::Step::Safety,
+            step1.clone(),
+        )
+        .await
+        .unwrap();
+    assert!(first.applied);
+    let plan = first.plan.unwrap();
+    assert_eq!(plan.scope_version, 1);
+    assert_eq!(plan.parent_id, family.mother_id);
+    let scope = plan.scope.clone().unwrap();
+    assert_eq!(
+        scope, step1,
+        "the scope in force is the computed one, explanations and all"
+    );
+    assert!(scope.explanations.iter().all(|e| !e.reasons.is_empty()));
+    // Equal and older stamps change nothing; a newer one does, and the plan is the same plan.
+    let again = worker
+        .apply(
+            &family,
+            &family.mother_id,
+            3,
+            cpb::Step::Safety,
+            with_duration(step1.clone(), 60),
+        )
+        .await
+        .unwrap();
+    assert!(!again.applied);
+    assert_eq!(again.plan.unwrap().scope_version, 1);
+    let older = worker
+        .apply(
+            &family,
+            &family.mother_id,
+            2,
+            cpb::Step::Involvement,
+            step1.clone(),
+        )
+        .await
+        .unwrap();
+    assert!(!older.applied);
+    let step2 = computed(&family, landsby_domain::Step::Involvement, None, false);
+    let newer = worker
+        .apply(
+            &family,
+            &family.mother_id,
+            4,
+            cpb::Step::Involvement,
+            step2.clone(),
+        )
+        .await
+        .unwrap();
+    assert!(newer.applied);
+    let plan2 = newer.plan.unwrap();
+    assert_eq!(
+        (plan2.id.as_str(), plan2.scope_version),
+        (plan.id.as_str(), 2)
+    );
+    assert_eq!(plan2.scope.unwrap(), step2);
+    assert_eq!(plan2.computed_from.unwrap().step(), cpb::Step::Involvement);
+}
+
+async fn a_computed_scope_is_refused_with_field_details_and_changes_nothing(backend: Backend) {
+    let env = env(backend).await;
+    let family = family(&env, None, false).await;
+    let mut worker = Client::worker(&env);
+    let mut bad = computed(&family, landsby_domain::Step::Safety, None, false);
+    bad.explanations.retain(|e| e.field != "places");
+    bad.duration_minutes = 5;
+    bad.places.push(pb::Place::AgencyPremises.into());
+    let req = worker.req(pb::ApplyComputedScopeRequest {
+        case_id: family.case_id.clone(),
+        parent_id: "not-a-uuid".into(),
+        computed_from: Some(pb::ComputedFrom {
+            case_version: 0,
+            policy_version: String::new(),
+            step: cpb::Step::Responsibility.into(),
+            goal: cpb::Goal::LongTermPlacement.into(),
+        }),
+        scope: Some(bad),
+    });
+    let err = worker.inner.apply_computed_scope(req).await.unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "parent_id",
+            "computed_from.case_version",
+            "computed_from.policy_version",
+            "computed_from.step",
+            "scope.duration_minutes",
+            "scope.places[2]",
+            "scope.explanations"
+        ]
+    );
+    // Not a parent with visitation rights: the foster parent, and the case's agency is not ours.
+    let scope = computed(&family, landsby_domain::Step::Safety, None, false);
+    let err = worker
+        .apply(
+            &family,
+            &family.foster_id,
+            1,
+            cpb::Step::Safety,
+            scope.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["parent_id"]);
+    let mut bergen = Client::as_role(&env, "landsby-worker", OTHER_AGENCY, &[Role::Service]);
+    let err = bergen
+        .apply(&family, &family.mother_id, 1, cpb::Step::Safety, scope)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let list = Client::caseworker(&env)
+        .inner
+        .list_visitation_plans(
+            Client::caseworker(&env).req(pb::ListVisitationPlansRequest {
+                case_id: family.case_id.clone(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(list.plans.is_empty(), "nothing was created");
+}
+
+async fn a_computed_scope_must_keep_the_floor_as_the_case_service_has_it(backend: Backend) {
+    let env = env(backend).await;
+    // The board: at least 2 visits a month of 120 minutes, supervised; the address is secret.
+    let family = family(&env, Some((2, 120, true)), true).await;
+    let mut worker = Client::worker(&env);
+    // Computed without the floor (a stale or wrong computation): refused, rule by rule.
+    let stale = computed(&family, landsby_domain::Step::Responsibility, None, false);
+    let err = worker
+        .apply(
+            &family,
+            &family.mother_id,
+            1,
+            cpb::Step::Responsibility,
+            stale,
+        )
+        .await
+        .unwrap_err();
+    let subjects: Vec<String> = preconditions(&err).into_iter().map(|(_, s)| s).collect();
+    assert!(
+        precondition_kinds(&err)
+            .iter()
+            .all(|k| k == "COMPUTED_SCOPE_BREACHES_THE_LAW")
+    );
+    assert!(
+        subjects.contains(&"scope.supervision".to_owned()),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.contains(&"scope.places".to_owned()),
+        "{subjects:?}"
+    );
+    // Computed with it: in force, and the plan shows the floor and the secret address.
+    let lawful = computed(
+        &family,
+        landsby_domain::Step::Responsibility,
+        Some((2, 120, true)),
+        true,
+    );
+    let plan = worker
+        .apply(
+            &family,
+            &family.mother_id,
+            1,
+            cpb::Step::Responsibility,
+            lawful,
+        )
+        .await
+        .unwrap()
+        .plan
+        .unwrap();
+    assert!(plan.secret_address);
+    let floor = plan.floor.unwrap();
+    assert_eq!((floor.min_visits, floor.min_duration_minutes), (2, 120));
+    assert!(
+        !plan
+            .scope
+            .unwrap()
+            .places
+            .contains(&(pb::Place::FosterHome as i32))
+    );
+}
+
+async fn plans_and_their_scope_versions_are_read_and_listed_a_page_at_a_time(backend: Backend) {
+    let env = env(backend).await;
+    let (family, plan) = planned(&env).await;
+    let mut worker = Client::worker(&env);
+    let father_scope = computed(&family, landsby_domain::Step::Safety, None, false);
+    let father = family.father_id.clone();
+    worker
+        .apply(&family, &father, 1, cpb::Step::Safety, father_scope)
+        .await
+        .unwrap();
+    let mut cw = Client::caseworker(&env);
+    assert_eq!(cw.plan(&plan.id).await.unwrap().id, plan.id);
+    // Two plans, one a page.
+    let first = cw
+        .inner
+        .list_visitation_plans(cw.req(pb::ListVisitationPlansRequest {
+            case_id: family.case_id.clone(),
+            page_size: 1,
+            page_token: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.plans.len(), 1);
+    assert!(!first.next_page_token.is_empty());
+    let second = cw
+        .inner
+        .list_visitation_plans(cw.req(pb::ListVisitationPlansRequest {
+            case_id: family.case_id.clone(),
+            page_size: 1,
+            page_token: first.next_page_token.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.plans.len(), 1);
+    assert!(second.next_page_token.is_empty());
+    assert_ne!(first.plans[0].id, second.plans[0].id);
+    // A token from another list is refused.
+    let err = cw
+        .inner
+        .list_scope_versions(cw.req(pb::ListScopeVersionsRequest {
+            plan_id: plan.id.clone(),
+            page_size: 1,
+            page_token: first.next_page_token,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["page_token"]);
+    // Versions, newest first: the adjustment, then the computed scope.
+    let mut scope = plan.scope.clone().unwrap();
+    scope.duration_minutes = 120;
+    cw.adjust(&plan, scope, &["duration_minutes"])
+        .await
+        .unwrap();
+    let versions = cw
+        .inner
+        .list_scope_versions(cw.req(pb::ListScopeVersionsRequest {
+            plan_id: plan.id.clone(),
+            page_size: 10,
+            page_token: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version, v.source()))
+            .collect::<Vec<_>>(),
+        [
+            (2, pb::ScopeSource::Adjusted),
+            (1, pb::ScopeSource::Computed)
+        ]
+    );
+    assert_eq!(versions[0].rationale, "the child asked for it");
+    assert_eq!(versions[0].changed_by, "caseworker-1");
+    // Another agency sees nothing.
+    let mut bergen = Client::as_role(&env, "cw", OTHER_AGENCY, &[Role::Caseworker]);
+    assert_eq!(
+        bergen.plan(&plan.id).await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+async fn an_adjustment_below_the_floor_or_past_a_condition_is_refused_naming_the_rule(
+    backend: Backend,
+) {
+    let env = env(backend).await;
+    let family = family(&env, Some((2, 120, true)), true).await;
+    let lawful = computed(
+        &family,
+        landsby_domain::Step::Involvement,
+        Some((2, 120, true)),
+        true,
+    );
+    let plan = Client::worker(&env)
+        .apply(
+            &family,
+            &family.mother_id,
+            1,
+            cpb::Step::Involvement,
+            lawful,
+        )
+        .await
+        .unwrap()
+        .plan
+        .unwrap();
+    let mut cw = Client::caseworker(&env);
+    let mut scope = plan.scope.clone().unwrap();
+    scope.frequency = Some(pb::Frequency {
+        count: 1,
+        period: cpb::VisitPeriod::Month.into(),
+    });
+    scope.duration_minutes = 60;
+    scope.supervision = pb::Supervision::Unsupervised.into();
+    scope.places = vec![pb::Place::FosterHome.into()];
+    let err = cw
+        .adjust(
+            &plan,
+            scope,
+            &["frequency", "duration_minutes", "supervision", "places"],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        precondition_kinds(&err),
+        [
+            "BOARD_FLOOR",
+            "BOARD_FLOOR",
+            "BOARD_SUPERVISION",
+            "SECRET_ADDRESS"
+        ]
+    );
+    let subjects: Vec<String> = preconditions(&err).into_iter().map(|(_, s)| s).collect();
+    assert_eq!(subjects[0], format!("plans/{}/scope.frequency", plan.id));
+    assert_eq!(
+        cw.plan(&plan.id).await.unwrap().version,
+        plan.version,
+        "nothing changed"
+    );
+    // More than the floor is the agency's to give: in force, explained, and in the history.
+    let mut more = plan.scope.clone().unwrap();
+    more.duration_minutes = 180;
+    let adjusted = cw.adjust(&plan, more, &["duration_minutes"]).await.unwrap();
+    let scope = adjusted.scope.clone().unwrap();
+    assert_eq!(scope.duration_minutes, 180);
+    let why = scope
+        .explanations
+        .iter()
+        .find(|e| e.field == "duration_minutes")
+        .unwrap();
+    assert_eq!(why.reasons.last().unwrap().rule, "manual");
+    assert_eq!(adjusted.adjustments.len(), 1);
+    assert_eq!(adjusted.scope_version, plan.scope_version + 1);
+    // The old etag is stale now.
+    let err = cw
+        .adjust(&plan, plan.scope.clone().unwrap(), &["duration_minutes"])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Aborted);
+}
+
+async fn an_adjustment_is_checked_against_the_board_decision_in_force_now(backend: Backend) {
+    let env = env(backend).await;
+    let mut family = family(&env, None, false).await;
+    let scope = computed(&family, landsby_domain::Step::Involvement, None, false);
+    let plan = Client::worker(&env)
+        .apply(
+            &family,
+            &family.mother_id.clone(),
+            1,
+            cpb::Step::Involvement,
+            scope,
+        )
+        .await
+        .unwrap()
+        .plan
+        .unwrap();
+    // After the plan was computed, the board decides on supervision; the worker has not run yet.
+    let mut d = decision(&family.mother_id, false);
+    d.floors[0].min_visits = 1;
+    d.floors[0].period = cpb::VisitPeriod::Month.into();
+    d.floors[0].min_duration_minutes = 60;
+    d.floors[0].supervision_required = true;
+    let case_id = family.case_id.clone();
+    family.cases.record(&case_id, d).await.unwrap();
+    let mut cw = Client::caseworker(&env);
+    let mut scope = plan.scope.clone().unwrap();
+    scope.activities = vec!["football".into()];
+    let err = cw.adjust(&plan, scope, &["activities"]).await.unwrap_err();
+    assert_eq!(
+        precondition_kinds(&err),
+        ["BOARD_SUPERVISION"],
+        "the plan's supervision breaches the decision read from the case service now"
+    );
+}
+
+async fn adjustments_hold_within_a_step_and_a_new_step_starts_afresh(backend: Backend) {
+    let env = env(backend).await;
+    let (family, plan) = planned(&env).await;
+    let mut cw = Client::caseworker(&env);
+    let mut scope = plan.scope.clone().unwrap();
+    scope.duration_minutes = 75;
+    let adjusted = cw
+        .adjust(&plan, scope, &["duration_minutes"])
+        .await
+        .unwrap();
+    assert_eq!(adjusted.scope.unwrap().duration_minutes, 75);
+    let mut worker = Client::worker(&env);
+    let mother = family.mother_id.clone();
+    // A recompute in the same step keeps the adjustment on top.
+    let same = computed(&family, landsby_domain::Step::Safety, None, false);
+    let kept = worker
+        .apply(&family, &mother, 2, cpb::Step::Safety, same)
+        .await
+        .unwrap()
+        .plan
+        .unwrap();
+    assert_eq!(kept.scope.unwrap().duration_minutes, 75);
+    assert_eq!(kept.adjustments.len(), 1);
+    // A new step starts from the newly computed scope.
+    let step2 = computed(&family, landsby_domain::Step::Involvement, None, false);
+    let fresh = worker
+        .apply(&family, &mother, 3, cpb::Step::Involvement, step2.clone())
+        .await
+        .unwrap()
+        .plan
+        .unwrap();
+    assert!(fresh.adjustments.is_empty());
+    assert_eq!(fresh.scope.unwrap(), step2);
+}
+
+async fn weekly_plan(env: &Env) -> (Family, pb::VisitationPlan) {
+    let (family, plan) = planned(env).await;
+    let mut scope = plan.scope.clone().unwrap();
+    scope.frequency = Some(pb::Frequency {
+        count: 1,
+        period: cpb::VisitPeriod::Week.into(),
+    });
+    let plan = Client::caseworker(env)
+        .adjust(&plan, scope, &["frequency"])
+        .await
+        .unwrap();
+    (family, plan)
+}
+
+async fn propose(
+    cw: &mut Client,
+    plan: &pb::VisitationPlan,
+    from: (i32, u32, u32),
+    weeks: i32,
+    commitments: Vec<pb::Commitment>,
+) -> pb::ProposeScheduleResponse {
+    let req = cw.req(pb::ProposeScheduleRequest {
+        plan_id: plan.id.clone(),
+        weeks,
+        from_date: Some(date(from.0, from.1, from.2)),
+        weekday_time: None,
+        weekend_time: None,
+        commitments,
+    });
+    cw.inner.propose_schedule(req).await.unwrap().into_inner()
+}
+
+async fn a_weekly_schedule_is_proposed_at_17_local_across_the_spring_change(backend: Backend) {
+    let env = env(backend).await;
+    let (_family, plan) = weekly_plan(&env).await;
+    let mut cw = Client::caseworker(&env);
+    // Tuesdays from 2027-03-16; clocks go forward on Sunday 2027-03-28.
+    let proposal = propose(&mut cw, &plan, (2027, 3, 16), 4, vec![]).await;
+    assert_eq!(proposal.unplaced, 0);
+    assert_eq!(proposal.visits.len(), 4);
+    let utc_hours: Vec<i64> = proposal
+        .visits
+        .iter()
+        .map(|v| {
+            let local = v.local_start.as_ref().unwrap().time.as_ref().unwrap();
+            assert_eq!(
+                (local.hours, local.minutes),
+                (17, 0),
+                "17:00 on the Oslo clock"
+            );
+            (v.start_time.as_ref().unwrap().seconds / 3600) % 24
+        })
+        .collect();
+    assert_eq!(utc_hours, [16, 16, 15, 15]);
+    assert_eq!(proposal.scope_version, plan.scope_version);
+}
+
+async fn a_proposed_schedule_keeps_clear_of_booked_visits_and_commitments(backend: Backend) {
+    let env = env(backend).await;
+    let (family, plan) = weekly_plan(&env).await;
+    let mut cw = Client::caseworker(&env);
+    // Tuesday 17:00 is taken.
+    cw.schedule(visit(&family, at(2027, 3, 16, 17, 0), ""))
+        .await
+        .unwrap();
+    // Football on Tuesdays and Wednesdays from 16:00 to 20:00.
+    let football = pb::Commitment {
+        weekdays: vec![
+            landsby_proto::common::Weekday::Tuesday.into(),
+            landsby_proto::common::Weekday::Wednesday.into(),
+        ],
+        start: Some(landsby_proto::common::TimeOfDay {
+            hours: 16,
+            minutes: 0,
+        }),
+        end: Some(landsby_proto::common::TimeOfDay {
+            hours: 20,
+            minutes: 0,
+        }),
+    };
+    let proposal = propose(&mut cw, &plan, (2027, 3, 16), 1, vec![football]).await;
+    assert_eq!(proposal.visits.len(), 1);
+    let local = proposal.visits[0].local_start.as_ref().unwrap();
+    let day = local.date.as_ref().unwrap();
+    assert_eq!(
+        (day.month, day.day),
+        (3, 16),
+        "the first free time on the Tuesday itself: before football"
+    );
+    let time = local.time.as_ref().unwrap();
+    assert!(time.hours < 16, "{time:?}");
+}
+
+async fn every_plan_rpc_refuses_roles_without_access_and_malformed_input(backend: Backend) {
+    let env = env(backend).await;
+    let (family, plan) = planned(&env).await;
+    for role in [Role::AgencyAdmin, Role::Auditor] {
+        let mut c = Client::as_role(&env, "someone", AGENCY, &[role]);
+        let err = c.plan(&plan.id).await.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{role:?}");
+    }
+    let mut cw = Client::caseworker(&env);
+    let err = cw
+        .apply(
+            &family,
+            &family.mother_id,
+            9,
+            cpb::Step::Safety,
+            plan.scope.clone().unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::PermissionDenied,
+        "only the worker applies"
+    );
+    let mut worker = Client::worker(&env);
+    let err = worker
+        .adjust(&plan, plan.scope.clone().unwrap(), &["duration_minutes"])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::PermissionDenied,
+        "the worker does not adjust"
+    );
+    let req = worker.req(pb::ProposeScheduleRequest {
+        plan_id: plan.id.clone(),
+        ..Default::default()
+    });
+    assert_eq!(
+        worker.inner.propose_schedule(req).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    // Malformed input, every field at once.
+    assert_eq!(
+        violated_fields(&cw.plan("nope").await.unwrap_err()),
+        ["plan_id"]
+    );
+    let req = cw.req(pb::AdjustVisitationPlanRequest {
+        plan_id: "nope".into(),
+        etag: "x".into(),
+        scope: Some(pb::Scope {
+            duration_minutes: 20_000,
+            ..Default::default()
+        }),
+        update_mask: mask(&["duration_minutes", "policy_version"]),
+        rationale: " ".into(),
+    });
+    let err = cw.inner.adjust_visitation_plan(req).await.unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "plan_id",
+            "etag",
+            "update_mask.paths[1]",
+            "scope.duration_minutes",
+            "rationale"
+        ]
+    );
+    let req = cw.req(pb::ProposeScheduleRequest {
+        plan_id: plan.id.clone(),
+        weeks: 30,
+        from_date: Some(date(2027, 2, 30)),
+        weekday_time: Some(landsby_proto::common::TimeOfDay {
+            hours: 24,
+            minutes: 0,
+        }),
+        weekend_time: None,
+        commitments: vec![pb::Commitment {
+            weekdays: vec![],
+            start: Some(landsby_proto::common::TimeOfDay {
+                hours: 10,
+                minutes: 0,
+            }),
+            end: Some(landsby_proto::common::TimeOfDay {
+                hours: 9,
+                minutes: 0,
+            }),
+        }],
+    });
+    let err = cw.inner.propose_schedule(req).await.unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "weeks",
+            "from_date",
+            "weekday_time",
+            "commitments[0].weekdays",
+            "commitments[0].end"
+        ]
+    );
+    let req = cw.req(pb::ListScopeVersionsRequest {
+        plan_id: "x".into(),
+        page_size: -1,
+        page_token: String::new(),
+    });
+    assert_eq!(
+        violated_fields(&cw.inner.list_scope_versions(req).await.unwrap_err()),
+        ["plan_id", "page_size"]
+    );
+    let req = cw.req(pb::ListVisitationPlansRequest {
+        case_id: "x".into(),
+        page_size: 0,
+        page_token: String::new(),
+    });
+    assert_eq!(
+        violated_fields(&cw.inner.list_visitation_plans(req).await.unwrap_err()),
+        ["case_id"]
+    );
+}

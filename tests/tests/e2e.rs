@@ -1,0 +1,273 @@
+//! Across real processes on PostgreSQL: `landsby migrate` prepares the database, two replicas of
+//! `landsby-case` serve it, a case written through one is read through the other; and
+//! `landsby-visitation` checks a caseworker's adjustment against the board's floor it reads from
+//! `landsby-case` in another process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use landsby_proto::case::{self as pb, case_service_client::CaseServiceClient};
+use landsby_testkit::process::{Spawned, command};
+use landsby_testkit::{Backend, TEST_ISSUER, TestDb, keys};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn listening(line: &str) -> Option<SocketAddr> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    (v["message"] == "listening")
+        .then(|| v["addr"].as_str()?.parse().ok())
+        .flatten()
+}
+
+fn replica(db: &TestDb) -> (Spawned, SocketAddr) {
+    service("case", db, &[])
+}
+
+/// `landsby-<name>` on `db`, with real token checks and `extra` settings.
+fn service(name: &str, db: &TestDb, extra: &[(&str, String)]) -> (Spawned, SocketAddr) {
+    let section = name.to_uppercase();
+    let mut cmd = command(&format!("landsby-{name}"));
+    cmd.env(format!("LANDSBY_{section}__DATABASE_URL"), db.url())
+        .env(format!("LANDSBY_{section}__LISTEN"), "127.0.0.1:0")
+        .env("LANDSBY_DATA_DIR", db.dir())
+        .env("LANDSBY_AUTH__ISSUER", TEST_ISSUER)
+        .env(
+            "LANDSBY_AUTH__PUBLIC_KEY_FILES",
+            format!("[\"{}\"]", keys().public_key_file().display()),
+        )
+        .env("LANDSBY_LOG__FORMAT", "json");
+    for (key, value) in extra {
+        cmd.env(key, value);
+    }
+    let mut process = Spawned::start(cmd);
+    let addr = process.wait_for(Duration::from_secs(30), listening);
+    (process, addr)
+}
+
+async fn serving(addr: SocketAddr) -> tonic::transport::Channel {
+    let channel = landsby_testkit::channel(addr);
+    landsby_testkit::wait_for_health(&channel, landsby_testkit::ServingStatus::Serving).await;
+    channel
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_then_two_replicas_of_the_case_service_share_one_postgres_database() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let output = command("landsby")
+        .arg("migrate")
+        .env("LANDSBY_CASE__DATABASE_URL", db.url())
+        .env("LANDSBY_DATA_DIR", db.dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("case:") && stdout.contains("up to date"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("postgres@"),
+        "no credentials in output: {stdout}"
+    );
+
+    let (mut a, addr_a) = replica(&db);
+    let (mut b, addr_b) = replica(&db);
+    let token = landsby_testkit::caseworker();
+    let mut via_a = CaseServiceClient::new(serving(addr_a).await);
+    let mut via_b = CaseServiceClient::new(serving(addr_b).await);
+
+    let case = pb::Case {
+        child: Some(pb::Child {
+            given_name: "Emma".into(),
+            family_name: "Nordmann".into(),
+            birth_date: Some(landsby_proto::common::Date {
+                year: 2018,
+                month: 5,
+                day: 14,
+            }),
+            national_id: String::new(),
+        }),
+        placement: Some(pb::Placement {
+            kind: pb::PlacementKind::Voluntary.into(),
+            start_date: Some(landsby_proto::common::Date {
+                year: 2025,
+                month: 1,
+                day: 6,
+            }),
+            foster_home: Some(pb::FosterHome {
+                name: String::new(),
+                address: Some(landsby_proto::common::PostalAddress {
+                    street: "Storgata 1".into(),
+                    postal_code: "5003".into(),
+                    city: "Bergen".into(),
+                }),
+                address_protected: true,
+            }),
+        }),
+        goal: pb::Goal::LongTermPlacement.into(),
+        assigned_caseworker: "caseworker-1".into(),
+        ..Default::default()
+    };
+    let request_id = "0190a8f0-58c3-7cc2-9f3e-2b0f1c5d7a10".to_owned();
+    let created = via_a
+        .create_case(landsby_testkit::authed(
+            &token,
+            pb::CreateCaseRequest {
+                request_id: request_id.clone(),
+                case: Some(case.clone()),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    // The retry lands on the other replica: still one case.
+    let retried = via_b
+        .create_case(landsby_testkit::authed(
+            &token,
+            pb::CreateCaseRequest {
+                request_id,
+                case: Some(case),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(retried.id, created.id);
+    let read = via_b
+        .get_case(landsby_testkit::authed(
+            &token,
+            pb::GetCaseRequest {
+                case_id: created.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(read, created);
+
+    for process in [&mut a, &mut b] {
+        process.signal("TERM");
+        let (status, _) = process
+            .wait_exit(Duration::from_secs(30))
+            .expect("exits on SIGTERM");
+        assert!(status.success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_visitation_service_checks_an_adjustment_against_the_case_service_in_another_process() {
+    use landsby_domain::Role;
+    use landsby_proto::visitation::{
+        self as vpb, visitation_service_client::VisitationServiceClient,
+    };
+    use landsby_testkit::case::{Client, decision, mother, new_case};
+    use landsby_testkit::status::precondition_kinds;
+
+    let (case_db, visitation_db) = (
+        TestDb::new(Backend::Postgres).await,
+        TestDb::new(Backend::Postgres).await,
+    );
+    let (mut case_process, case_addr) = service("case", &case_db, &[]);
+    let endpoint = ("LANDSBY_ENDPOINTS__CASE", format!("http://{case_addr}"));
+    let (mut visitation_process, visitation_addr) =
+        service("visitation", &visitation_db, &[endpoint]);
+
+    // The case, the mother, and the board's floor: 2 visits a month of 120 minutes, supervised.
+    let mut cases = Client {
+        inner: CaseServiceClient::new(serving(case_addr).await),
+        token: landsby_testkit::caseworker(),
+    };
+    let case = cases.create(new_case()).await.unwrap();
+    let mum = cases.add_member(&case.id, mother()).await.unwrap();
+    let mut floor = decision(&mum.id, false);
+    floor.floors[0].min_visits = 2;
+    floor.floors[0].period = pb::VisitPeriod::Month.into();
+    floor.floors[0].min_duration_minutes = 120;
+    floor.floors[0].supervision_required = true;
+    cases.record(&case.id, floor).await.unwrap();
+
+    // The worker puts the engine's scope in force; it keeps the floor.
+    let scope = landsby_domain::scope::compute(
+        &landsby_domain::scope::ScopeInput {
+            step: landsby_domain::Step::Safety,
+            goal: landsby_domain::Goal::Reunification,
+            floor: Some(&landsby_domain::VisitationFloor {
+                parent_id: mum.id.parse().unwrap(),
+                min_visits: 2,
+                period: landsby_domain::VisitPeriod::Month,
+                min_duration_minutes: 120,
+                supervision_required: true,
+            }),
+            secret_address: false,
+            child_birth_date: chrono::NaiveDate::from_ymd_opt(2018, 5, 14).unwrap(),
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            recent_visits: &[],
+            current: None,
+            parenting_goals: &[],
+        },
+        &landsby_domain::Policy::default(),
+    );
+    let mut visitation = VisitationServiceClient::new(serving(visitation_addr).await);
+    let worker = keys().token("landsby-worker", landsby_testkit::AGENCY, &[Role::Service]);
+    let plan = visitation
+        .apply_computed_scope(landsby_testkit::authed(
+            &worker,
+            vpb::ApplyComputedScopeRequest {
+                case_id: case.id.clone(),
+                parent_id: mum.id.clone(),
+                computed_from: Some(vpb::ComputedFrom {
+                    case_version: case.version,
+                    policy_version: "2026.1".into(),
+                    step: pb::Step::Safety.into(),
+                    goal: pb::Goal::Reunification.into(),
+                }),
+                scope: Some(landsby_visitation::api::convert::scope_to(&scope)),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+
+    // Shorter visits than the board gives are refused, naming the rule.
+    let mut shorter = plan.scope.clone().unwrap();
+    shorter.duration_minutes = 60;
+    let err = visitation
+        .adjust_visitation_plan(landsby_testkit::authed(
+            &cases.token,
+            vpb::AdjustVisitationPlanRequest {
+                plan_id: plan.id.clone(),
+                etag: plan.etag.clone(),
+                scope: Some(shorter),
+                update_mask: Some(prost_types_mask(&["duration_minutes"])),
+                rationale: "the mother asked for shorter visits".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_kinds(&err), ["BOARD_FLOOR"]);
+
+    for process in [&mut visitation_process, &mut case_process] {
+        process.signal("TERM");
+        let (status, _) = process
+            .wait_exit(Duration::from_secs(30))
+            .expect("exits on SIGTERM");
+        assert!(status.success());
+    }
+}
+
+fn prost_types_mask(paths: &[&str]) -> prost_types::FieldMask {
+    prost_types::FieldMask {
+        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+    }
+}
