@@ -11,11 +11,10 @@
 //! changes. Nothing here reads a clock; the caller passes `now` in.
 
 use crate::scope::Frequency;
-use crate::time::oslo_instant;
+use crate::time::{oslo_instant, oslo_local};
 use chrono::{
     DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc, Weekday,
 };
-use chrono_tz::Europe::Oslo;
 
 /// The longest window [`propose`] looks at, in weeks. A longer request is cut to this.
 pub const MAX_WEEKS: u32 = 26;
@@ -295,8 +294,8 @@ impl<'r, 'a> Planner<'r, 'a> {
         let start = oslo_instant(local)?;
         let end = start.checked_add_signed(self.duration)?;
         // The wall clock of the instants: a start in the skipped spring hour has moved on.
-        let local_start = start.with_timezone(&Oslo).naive_local();
-        let local_end = end.with_timezone(&Oslo).naive_local();
+        let local_start = oslo_local(start);
+        let local_end = oslo_local(end);
         let fits_the_day = local_start.date() == date
             && local_end.date() == date
             && local_start.time() >= req.earliest
@@ -839,7 +838,7 @@ mod tests {
     }
 
     fn oslo(instant: DateTime<Utc>) -> NaiveDateTime {
-        instant.with_timezone(&Oslo).naive_local()
+        oslo_local(instant)
     }
 
     proptest! {

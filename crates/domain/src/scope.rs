@@ -225,6 +225,7 @@ pub fn compute(input: &ScopeInput<'_>, policy: &Policy) -> Scope {
     young_children(&mut scope, input, policy);
     hold(&mut scope, input, policy);
     board(&mut scope, input.floor);
+    no_supervised_overnights(&mut scope);
     secret_address(&mut scope, input.secret_address);
     scope.policy_version = policy.version.clone();
     scope
@@ -499,6 +500,23 @@ fn board(scope: &mut Scope, floor: Option<&VisitationFloor>) {
     }
 }
 
+/// Overnight stays cannot be agency-supervised, whatever held the supervision there (a concern
+/// holding a stricter supervision in force, say).
+fn no_supervised_overnights(scope: &mut Scope) {
+    if scope.supervision.value == Supervision::AgencySupervised && scope.overnights.value.count > 0
+    {
+        let none = Frequency {
+            count: 0,
+            period: scope.overnights.value.period,
+        };
+        scope.overnights.set(
+            none,
+            "scope:overnights",
+            "agency-supervised visits rule out overnight stays",
+        );
+    }
+}
+
 /// A value a person sets in place of the computed one (a caseworker's adjustment of a plan).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "field", content = "value", rename_all = "snake_case")]
@@ -547,7 +565,8 @@ impl Manual {
 /// A value a person chose that the law does not allow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Breach {
-    /// The rule: `board:floor`, `board:supervision` or `secret_address`.
+    /// The rule: `board:floor`, `board:supervision`, `scope:overnights` (agency-supervised overnight
+    /// stays, which no one can give) or `secret_address`.
     pub rule: &'static str,
     /// The scope value: `frequency`, `duration_minutes`, `supervision`, `overnights`, `places`.
     pub field: &'static str,
@@ -605,6 +624,18 @@ pub fn check(values: &ScopeValues, floor: Option<&VisitationFloor>, secret: bool
                 });
             }
         }
+    }
+    // Under a supervision condition the board's rule above already names the overnight stays.
+    let board_supervises = floor.is_some_and(|f| f.supervision_required);
+    if !board_supervises
+        && values.supervision == Supervision::AgencySupervised
+        && values.overnights.count > 0
+    {
+        breaches.push(Breach {
+            rule: "scope:overnights",
+            field: "overnights",
+            text: "overnight stays cannot be agency-supervised".into(),
+        });
     }
     if secret && values.places.contains(&Place::FosterHome) {
         breaches.push(Breach {
@@ -1055,6 +1086,32 @@ mod tests {
         assert!(
             check(&values, None, false).is_empty(),
             "no floor, no secret"
+        );
+        let supervised_overnight = ScopeValues {
+            supervision: Supervision::AgencySupervised,
+            overnights: Frequency {
+                count: 1,
+                period: VisitPeriod::Month,
+            },
+            ..within.clone()
+        };
+        let named: Vec<(&str, &str)> = check(&supervised_overnight, None, false)
+            .iter()
+            .map(|b| (b.rule, b.field))
+            .collect();
+        assert_eq!(
+            named,
+            [("scope:overnights", "overnights")],
+            "without a floor"
+        );
+        let named: Vec<(&str, &str)> = check(&supervised_overnight, Some(&f), false)
+            .iter()
+            .map(|b| (b.rule, b.field))
+            .collect();
+        assert_eq!(
+            named,
+            [("board:supervision", "overnights")],
+            "the board's condition names it once"
         );
     }
 

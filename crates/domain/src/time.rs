@@ -9,6 +9,11 @@ pub fn oslo_date(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&Oslo).date_naive()
 }
 
+/// The Oslo wall-clock time at `instant`.
+pub fn oslo_local(instant: DateTime<Utc>) -> NaiveDateTime {
+    instant.with_timezone(&Oslo).naive_local()
+}
+
 /// The instant of the Oslo wall-clock time `local`. A time that does not exist (the hour skipped
 /// in spring) moves forward to the first instant after the gap, so a visit planned in it still
 /// happens that day; an ambiguous time (the hour repeated in autumn) takes the earlier instant, so

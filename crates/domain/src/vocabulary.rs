@@ -1,13 +1,17 @@
 //! The words of the domain, as closed sets. Each has a stable text code, used in storage and events,
 //! that never changes once released (a new value gets a new code).
 
-use serde::{Deserialize, Serialize};
-
-/// Declares a closed set with stable text codes: `as_str`, `parse` and `ALL`.
+/// Declares a closed set with stable text codes: `as_str`, `parse`, `ALL` and `Display`, stored by
+/// serde as its code. Services declare their own sets with it too; the crate that calls it needs
+/// `serde` as a dependency.
+#[macro_export]
 macro_rules! coded_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize,
+            ::serde::Deserialize,
+        )]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 

@@ -235,7 +235,12 @@ fn endpoint(configured: &str, listen: SocketAddr) -> String {
         return configured.to_owned();
     }
     let host = if listen.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], listen.port()))
+        // Listening everywhere: reach it on this host, over the loopback of the same family.
+        let loopback = match listen.ip() {
+            std::net::IpAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
+            std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        };
+        SocketAddr::new(loopback, listen.port())
     } else {
         listen
     };
@@ -582,6 +587,12 @@ mod tests {
         assert_eq!(c.case_endpoint(), "http://127.0.0.1:50051");
         c.case.listen = SocketAddr::from(([0, 0, 0, 0], 6000));
         assert_eq!(c.case_endpoint(), "http://127.0.0.1:6000", "this host");
+        c.case.listen = "[::]:6000".parse().unwrap();
+        assert_eq!(
+            c.case_endpoint(),
+            "http://[::1]:6000",
+            "this host, over IPv6"
+        );
         c.endpoints.case = "http://landsby-case:50051".into();
         assert_eq!(c.case_endpoint(), "http://landsby-case:50051");
         c.endpoints.case = "landsby-case:50051".into();

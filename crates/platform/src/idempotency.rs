@@ -91,6 +91,28 @@ where
     if inserted.is_some() {
         return Ok(Claim::Ours);
     }
+    claimed::<DB>(conn, agency, idempotency)
+        .await?
+        .map(Claim::Replay)
+        .ok_or_else(|| ApiError::internal("a claimed request id could not be read back"))
+}
+
+/// What an earlier request with this request id created, if there was one: lets a retry be answered
+/// before the work a first request does (asking other services) is done again. The same id with
+/// another request is refused (INVALID_ARGUMENT on `request_id`).
+pub async fn claimed<DB>(
+    conn: &mut DB::Connection,
+    agency: &str,
+    idempotency: &Idempotency,
+) -> Result<Option<Uuid>, ApiError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'r> ClaimRow: FromRow<'r, DB::Row>,
+{
     let row: Option<ClaimRow> = sqlx::query_as(CLAIMED)
         .bind(agency.to_owned())
         .bind(idempotency.operation.to_owned())
@@ -98,15 +120,11 @@ where
         .fetch_optional(&mut *conn)
         .await?;
     match row {
-        Some(row) if row.fingerprint == idempotency.fingerprint => {
-            Ok(Claim::Replay(row.resource_id))
-        }
+        Some(row) if row.fingerprint == idempotency.fingerprint => Ok(Some(row.resource_id)),
         Some(_) => Err(ApiError::invalid(
             "request_id",
             "was already used for a different request; use a new request id for a new request",
         )),
-        None => Err(ApiError::internal(
-            "a claimed request id could not be read back",
-        )),
+        None => Ok(None),
     }
 }

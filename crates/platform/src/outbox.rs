@@ -71,6 +71,38 @@ where
     Ok(())
 }
 
+/// Ends a change's transaction: its audit row, then its events (the last writes, so the feed's
+/// lock is held briefly), then the commit; wakes `feed`'s watchers when there were events. Every
+/// service's store ends its changes here.
+pub async fn commit<DB>(
+    mut tx: sqlx::Transaction<'static, DB>,
+    audit: &crate::audit::AuditEntry,
+    events: Vec<Event<'_>>,
+    feed: &Feed,
+) -> Result<(), ApiError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> sqlx::types::Json<Vec<Uuid>>: Encode<'q, DB> + Type<DB>,
+{
+    crate::audit::append(&mut *tx, audit).await?;
+    let emitted = !events.is_empty();
+    for event in events {
+        append::<DB>(&mut tx, event).await?;
+    }
+    tx.commit().await?;
+    if emitted {
+        feed.committed();
+    }
+    Ok(())
+}
+
 /// A service's feed: read from its database, woken by its own commits.
 #[derive(Debug, Clone)]
 pub struct Feed {

@@ -13,11 +13,11 @@ pub struct AuditRow {
     pub agency: String,
     pub rpc: String,
     pub case_id: Option<Uuid>,
+    pub resource_ids: Vec<Uuid>,
     pub outcome: String,
 }
 
-const AUDIT_ROWS: &str =
-    "SELECT actor_subject, actor_agency, rpc, case_id, outcome FROM audit_log ORDER BY id";
+const AUDIT_ROWS: &str = "SELECT actor_subject, actor_agency, rpc, case_id, resource_ids, outcome FROM audit_log ORDER BY id";
 
 /// Every audit row of the server's database, oldest first.
 pub async fn audit_rows(server: &TestServer) -> Vec<AuditRow> {
@@ -26,19 +26,29 @@ pub async fn audit_rows(server: &TestServer) -> Vec<AuditRow> {
 
 /// Every audit row of a database, oldest first.
 pub async fn audit_rows_of(pool: &DbPool) -> Vec<AuditRow> {
-    type Raw = (String, String, String, Option<Uuid>, String);
+    type Raw = (
+        String,
+        String,
+        String,
+        Option<Uuid>,
+        sqlx::types::Json<Vec<Uuid>>,
+        String,
+    );
     let raw: Vec<Raw> = match pool {
         DbPool::Postgres(p) => sqlx::query_as(AUDIT_ROWS).fetch_all(p).await.unwrap(),
         DbPool::Sqlite(p) => sqlx::query_as(AUDIT_ROWS).fetch_all(p).await.unwrap(),
     };
     raw.into_iter()
-        .map(|(subject, agency, rpc, case_id, outcome)| AuditRow {
-            subject,
-            agency,
-            rpc,
-            case_id,
-            outcome,
-        })
+        .map(
+            |(subject, agency, rpc, case_id, resource_ids, outcome)| AuditRow {
+                subject,
+                agency,
+                rpc,
+                case_id,
+                resource_ids: resource_ids.0,
+                outcome,
+            },
+        )
         .collect()
 }
 

@@ -165,6 +165,23 @@ impl Client {
             .expect("case"))
     }
 
+    /// Closes a case (the child went home).
+    pub async fn close(&mut self, id: &str) -> Result<pb::Case, Status> {
+        let etag = self.get(id).await?.etag;
+        let req = self.req(pb::CloseCaseRequest {
+            case_id: id.into(),
+            etag,
+            reason: pb::CloseReason::Reunified.into(),
+        });
+        Ok(self
+            .inner
+            .close_case(req)
+            .await?
+            .into_inner()
+            .case
+            .expect("case"))
+    }
+
     pub async fn add_member(
         &mut self,
         case_id: &str,

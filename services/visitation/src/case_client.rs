@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-/// The most village members read for one case (the case service allows far fewer in practice).
+/// The most village members read for one case; a larger village is an error rather than a part
+/// of it being read. (A village is a few dozen people.)
 const MAX_MEMBERS: usize = 2000;
 
 /// A village member, as the visitation rules need it.
@@ -119,8 +120,14 @@ impl CaseClient {
                     },
                 );
             }
-            if page.next_page_token.is_empty() || members.len() >= MAX_MEMBERS {
+            if page.next_page_token.is_empty() {
                 break;
+            }
+            if members.len() >= MAX_MEMBERS {
+                // Checking the rules against part of the village could let a stranger in.
+                return Err(ApiError::internal(
+                    "the case's village is larger than this service reads",
+                ));
             }
             page_token = page.next_page_token;
         }

@@ -223,6 +223,7 @@ impl VisitationApi {
                 else {
                     return Err(ApiError::internal("validated adjustment without its parts"));
                 };
+                call.audit.resource_ids = vec![plan_id];
                 let plan = self.store.get_plan(&caller.agency, plan_id).await?.ok_or(
                     ApiError::NotFound {
                         resource: "visitation plan",

@@ -9,8 +9,10 @@ use crate::model::visits::{self, check_against_plan, wrong_status};
 use crate::model::{Frame, Idempotency, NewVisit, NoShow, VisitRecord, VisitStatus};
 use crate::store::{VisitChange, VisitFilter};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use landsby_domain::time::oslo_instant;
+use landsby_domain::AgencyId;
+use landsby_domain::time::{oslo_instant, oslo_local};
 use landsby_platform::ApiError;
+use landsby_platform::audit::AuditEntry;
 use landsby_platform::client::OnBehalf;
 use landsby_platform::pagination::page_size;
 use landsby_platform::validate::{Violations, known, request_id, timestamp_to_proto};
@@ -31,11 +33,21 @@ const UPDATE_PATHS: &[&str] = &[
     "supervision",
 ];
 
-/// When a visit starts and ends, from its Europe/Oslo wall-clock start and its length.
-fn times(local: NaiveDateTime, minutes: u32) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+/// When a visit starts and ends, from its Europe/Oslo wall-clock start and its length, with the
+/// wall-clock start it really has: a time in the hour skipped in spring moves to the end of the gap
+/// (02:30 becomes 03:00), and the visit keeps that.
+fn times(
+    local: NaiveDateTime,
+    minutes: u32,
+) -> Result<(DateTime<Utc>, DateTime<Utc>, NaiveDateTime), ApiError> {
     let start = oslo_instant(local)
         .ok_or_else(|| ApiError::invalid("local_start", "is not a time on the Oslo clock"))?;
-    Ok((start, start + Duration::minutes(i64::from(minutes))))
+    let resolved = oslo_local(start);
+    Ok((
+        start,
+        start + Duration::minutes(i64::from(minutes)),
+        resolved,
+    ))
 }
 
 /// The parent must have visitation rights in the case, and every participant be in its village.
@@ -73,6 +85,24 @@ fn start_of(v: &VisitRecord) -> Option<prost_types::Timestamp> {
 }
 
 impl VisitationApi {
+    /// The visit a change is about, named (with its case) in the call's audit row whether the
+    /// change is made or refused.
+    async fn visit_to_change(
+        &self,
+        agency: &AgencyId,
+        id: Uuid,
+        audit: &mut AuditEntry,
+    ) -> Result<VisitRecord, ApiError> {
+        audit.resource_ids = vec![id];
+        let visit = self
+            .store
+            .get_visit(agency, id)
+            .await?
+            .ok_or(ApiError::NotFound { resource: "visit" })?;
+        audit.case_id = Some(visit.case_id);
+        Ok(visit)
+    }
+
     pub(super) async fn handle_schedule_visit(
         &self,
         request: Request<pb::ScheduleVisitRequest>,
@@ -123,12 +153,21 @@ impl VisitationApi {
             let Some(request_id) = request_id else {
                 return Err(ApiError::internal("validated visit without its request id"));
             };
-            let (start, end) = times(local, minutes)?;
-            let facts = self.open_case(&on_behalf, case_id).await?;
-            check_people(&facts, Some(parent_id), &frame, "visit.frame")?;
             let mut unkeyed = req.clone();
             unkeyed.request_id.clear();
             let idempotency = Idempotency::of(Rpc::ScheduleVisit.name(), request_id, &unkeyed);
+            // A retry is answered with the first visit even if the case has moved on since.
+            if let Some(idem) = &idempotency
+                && let Some(first) = self
+                    .store
+                    .replay_visit(&caller.agency, idem, call.audit.clone())
+                    .await?
+            {
+                return Ok(first);
+            }
+            let (start, end, local) = times(local, minutes)?;
+            let facts = self.open_case(&on_behalf, case_id).await?;
+            check_people(&facts, Some(parent_id), &frame, "visit.frame")?;
             let new = NewVisit {
                 id: Uuid::now_v7(),
                 agency: caller.agency.clone(),
@@ -270,7 +309,7 @@ impl VisitationApi {
         &self,
         request: Request<pb::UpdateVisitRequest>,
     ) -> Result<Response<pb::UpdateVisitResponse>, Status> {
-        let (caller, call) = self.begin(&request, Rpc::UpdateVisit).await?;
+        let (caller, mut call) = self.begin(&request, Rpc::UpdateVisit).await?;
         let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
@@ -333,12 +372,15 @@ impl VisitationApi {
                 return Err(ApiError::internal("validated update without its parts"));
             };
             let current = self
-                .store
-                .get_visit(&caller.agency, id)
-                .await?
-                .ok_or(ApiError::NotFound { resource: "visit" })?;
+                .visit_to_change(&caller.agency, id, &mut call.audit)
+                .await?;
             let facts = self.open_case(&on_behalf, current.case_id).await?;
-            if let Some(frame) = &frame {
+            // Only participants being set are checked: the ones a visit has were checked already.
+            if let Some(frame) = &frame
+                && paths
+                    .iter()
+                    .any(|p| p == "frame" || p == "frame.participants")
+            {
                 check_people(&facts, None, frame, "visit.frame")?;
             }
             let secret = facts.secret_address;
@@ -356,7 +398,8 @@ impl VisitationApi {
                 if let Some(minutes) = minutes {
                     visit.duration_minutes = minutes;
                 }
-                (visit.start, visit.end) = times(visit.local_start, visit.duration_minutes)?;
+                (visit.start, visit.end, visit.local_start) =
+                    times(visit.local_start, visit.duration_minutes)?;
                 let mut changed: Vec<String> = Vec::new();
                 if let Some(given) = frame {
                     for path in paths.iter().filter(|p| p.starts_with("frame")) {
@@ -421,16 +464,14 @@ impl VisitationApi {
         &self,
         request: Request<pb::ConfirmVisitRequest>,
     ) -> Result<Response<pb::ConfirmVisitResponse>, Status> {
-        let (caller, call) = self.begin(&request, Rpc::ConfirmVisit).await?;
+        let (caller, mut call) = self.begin(&request, Rpc::ConfirmVisit).await?;
         let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
             let (id, expected) = id_and_etag(&req.visit_id, &req.etag)?;
             let current = self
-                .store
-                .get_visit(&caller.agency, id)
-                .await?
-                .ok_or(ApiError::NotFound { resource: "visit" })?;
+                .visit_to_change(&caller.agency, id, &mut call.audit)
+                .await?;
             let secret = self
                 .open_case(&on_behalf, current.case_id)
                 .await?
@@ -459,7 +500,7 @@ impl VisitationApi {
         &self,
         request: Request<pb::CancelVisitRequest>,
     ) -> Result<Response<pb::CancelVisitResponse>, Status> {
-        let (caller, call) = self.begin(&request, Rpc::CancelVisit).await?;
+        let (caller, mut call) = self.begin(&request, Rpc::CancelVisit).await?;
         let req = request.into_inner();
         let at = call.audit.at;
         let result = async {
@@ -480,6 +521,8 @@ impl VisitationApi {
                     "validated cancellation without its parts",
                 ));
             };
+            self.visit_to_change(&caller.agency, id, &mut call.audit)
+                .await?;
             let change: VisitChange = Box::new(move |visit, _plan| {
                 let by = cancellation.cancelled_by;
                 visits::cancel(visit, cancellation)?;
@@ -505,7 +548,7 @@ impl VisitationApi {
         &self,
         request: Request<pb::CompleteVisitRequest>,
     ) -> Result<Response<pb::CompleteVisitResponse>, Status> {
-        let (caller, call) = self.begin(&request, Rpc::CompleteVisit).await?;
+        let (caller, mut call) = self.begin(&request, Rpc::CompleteVisit).await?;
         let req = request.into_inner();
         let at = call.audit.at;
         let result = async {
@@ -518,6 +561,8 @@ impl VisitationApi {
             let (Some(id), Some(expected), Some(report)) = (id, expected, report) else {
                 return Err(ApiError::internal("validated report without its parts"));
             };
+            self.visit_to_change(&caller.agency, id, &mut call.audit)
+                .await?;
             let change: VisitChange = Box::new(move |visit, _plan| {
                 let (concern, involved) = (report.concern, report.foster_parents_involved());
                 visits::complete(visit, report, at)?;
@@ -544,7 +589,7 @@ impl VisitationApi {
         &self,
         request: Request<pb::RecordNoShowRequest>,
     ) -> Result<Response<pb::RecordNoShowResponse>, Status> {
-        let (caller, call) = self.begin(&request, Rpc::RecordNoShow).await?;
+        let (caller, mut call) = self.begin(&request, Rpc::RecordNoShow).await?;
         let req = request.into_inner();
         let at = call.audit.at;
         let result = async {
@@ -556,6 +601,8 @@ impl VisitationApi {
             let (Some(id), Some(expected), Some(note)) = (id, expected, note) else {
                 return Err(ApiError::internal("validated no-show without its parts"));
             };
+            self.visit_to_change(&caller.agency, id, &mut call.audit)
+                .await?;
             let no_show = NoShow {
                 note,
                 recorded_by: caller.subject.clone(),

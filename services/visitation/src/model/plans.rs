@@ -268,6 +268,7 @@ fn breach_kind(rule: &str) -> &'static str {
     match rule {
         "board:floor" => "BOARD_FLOOR",
         "board:supervision" => "BOARD_SUPERVISION",
+        "scope:overnights" => "OVERNIGHTS_SUPERVISED",
         _ => "SECRET_ADDRESS",
     }
 }
@@ -313,16 +314,6 @@ pub fn adjust(
                     description: b.text.clone(),
                 })
                 .collect(),
-        ));
-    }
-    let values = scope.values();
-    if values.overnights.count > 0
-        && values.supervision == landsby_domain::Supervision::AgencySupervised
-    {
-        return Err(ApiError::precondition(
-            "OVERNIGHTS_SUPERVISED",
-            format!("plans/{}/scope.overnights", plan.id),
-            "overnight stays cannot be agency-supervised",
         ));
     }
     plan.adjustments = adjustments;

@@ -9,28 +9,7 @@ use landsby_platform::error::PreconditionViolation;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-macro_rules! codes {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            /// The stable text code.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $code),+ }
-            }
-
-            /// The value for a text code, if there is one.
-            pub fn parse(code: &str) -> Option<Self> {
-                match code { $($code => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-codes! {
+landsby_domain::coded_enum! {
     /// Where a visit stands.
     VisitStatus {
         /// Planned; the frame may still be incomplete.
@@ -53,7 +32,7 @@ impl VisitStatus {
     }
 }
 
-codes! {
+landsby_domain::coded_enum! {
     /// A participant's part in a visit.
     ParticipantRole {
         /// A parent.
@@ -69,7 +48,7 @@ codes! {
     }
 }
 
-codes! {
+landsby_domain::coded_enum! {
     /// Who cancelled a visit.
     CancelledBy {
         /// The parent.

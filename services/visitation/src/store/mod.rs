@@ -104,6 +104,16 @@ pub trait VisitStore: Send + Sync + 'static {
         audit: AuditEntry,
     ) -> Result<VisitRecord, ApiError>;
 
+    /// The visit an earlier ScheduleVisit with this request id made, answered again (with its own
+    /// audit row) before a retry asks the case service anything; None for a new request id, and
+    /// INVALID_ARGUMENT for the id of a different request.
+    async fn replay_visit(
+        &self,
+        agency: &AgencyId,
+        idempotency: &Idempotency,
+        audit: AuditEntry,
+    ) -> Result<Option<VisitRecord>, ApiError>;
+
     /// One visit.
     async fn get_visit(&self, agency: &AgencyId, id: Uuid)
     -> Result<Option<VisitRecord>, ApiError>;

@@ -20,6 +20,9 @@ landsby_testkit::on_both_backends!(
     a_weekly_schedule_is_proposed_at_17_local_across_the_spring_change,
     a_proposed_schedule_keeps_clear_of_booked_visits_and_commitments,
     every_plan_rpc_refuses_roles_without_access_and_malformed_input,
+    a_decision_after_the_plan_applies_under_the_same_stamp_and_a_closed_case_refuses_changes,
+    agency_supervised_overnight_stays_are_refused_without_a_board_condition,
+    every_rpc_that_needs_the_case_service_is_unavailable_while_it_is_down,
 );
 
 fn with_duration(mut s: pb::Scope, minutes: i32) -> pb::Scope {
@@ -448,14 +451,150 @@ async fn adjustments_hold_within_a_step_and_a_new_step_starts_afresh(backend: Ba
     assert_eq!(kept.adjustments.len(), 1);
     // A new step starts from the newly computed scope.
     let step2 = computed(&family, landsby_domain::Step::Involvement, None, false);
-    let fresh = worker
+    let applied = worker
         .apply(&family, &mother, 3, cpb::Step::Involvement, step2.clone())
         .await
-        .unwrap()
-        .plan
         .unwrap();
+    assert_eq!(
+        applied.dropped_adjustments,
+        ["duration_minutes"],
+        "the caller is told which adjustments the new step dropped"
+    );
+    let fresh = applied.plan.unwrap();
     assert!(fresh.adjustments.is_empty());
     assert_eq!(fresh.scope.unwrap(), step2);
+}
+
+async fn a_decision_after_the_plan_applies_under_the_same_stamp_and_a_closed_case_refuses_changes(
+    backend: Backend,
+) {
+    let env = env(backend).await;
+    let (mut family, plan) = planned(&env).await;
+    let stamp = plan.computed_from.clone().unwrap().case_version;
+    let mut worker = Client::worker(&env);
+    let mother = family.mother_id.clone();
+    // A stamp from a case version the case has not reached is a bug in the caller.
+    let step1 = computed(&family, landsby_domain::Step::Safety, None, false);
+    let err = worker
+        .apply(&family, &mother, 10_000, cpb::Step::Safety, step1.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["computed_from.case_version"]);
+    // The board decides two visits a month of two days each (2880 minutes) after the plan was
+    // computed. The same stamp again with the old scope would breach it: refused, not ignored.
+    let mut d = decision(&mother, false);
+    d.floors[0].min_visits = 2;
+    d.floors[0].period = cpb::VisitPeriod::Month.into();
+    d.floors[0].min_duration_minutes = 2880;
+    d.floors[0].supervision_required = true;
+    family.cases.record(&family.case_id, d).await.unwrap();
+    let err = worker
+        .apply(&family, &mother, stamp, cpb::Step::Safety, step1)
+        .await
+        .unwrap_err();
+    assert!(
+        precondition_kinds(&err)
+            .iter()
+            .all(|k| k == "COMPUTED_SCOPE_BREACHES_THE_LAW"),
+        "{err:?}"
+    );
+    // The scope computed with the decision, under the same stamp: the floor changed, so it applies.
+    let lawful = computed(
+        &family,
+        landsby_domain::Step::Safety,
+        Some((2, 2880, true)),
+        false,
+    );
+    let applied = worker
+        .apply(&family, &mother, stamp, cpb::Step::Safety, lawful.clone())
+        .await
+        .unwrap();
+    assert!(applied.applied);
+    let plan = applied.plan.unwrap();
+    assert_eq!(plan.floor.clone().unwrap().min_duration_minutes, 2880);
+    assert_eq!(plan.scope.clone().unwrap().duration_minutes, 2880);
+    // Once more: nothing changed, nothing applied.
+    let again = worker
+        .apply(&family, &mother, stamp, cpb::Step::Safety, lawful.clone())
+        .await
+        .unwrap();
+    assert!(!again.applied);
+    // Agency-supervised overnight stays are refused whatever the board says.
+    let mut cw = Client::caseworker(&env);
+    let mut overnight = plan.scope.clone().unwrap();
+    overnight.overnights = Some(pb::Frequency {
+        count: 1,
+        period: cpb::VisitPeriod::Month.into(),
+    });
+    let err = cw
+        .adjust(&plan, overnight, &["overnights"])
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_kinds(&err), ["BOARD_SUPERVISION"]);
+    // A closed case's plans are not changed.
+    family.cases.close(&family.case_id).await.unwrap();
+    let mut longer = plan.scope.clone().unwrap();
+    longer.duration_minutes = 3000;
+    let err = cw
+        .adjust(&plan, longer, &["duration_minutes"])
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_kinds(&err), ["CASE_CLOSED"]);
+    let err = worker
+        .apply(&family, &mother, stamp + 1, cpb::Step::Safety, lawful)
+        .await
+        .unwrap_err();
+    assert_eq!(precondition_kinds(&err), ["CASE_CLOSED"]);
+    assert_eq!(cw.plan(&plan.id).await.unwrap(), plan, "nothing changed");
+}
+
+async fn agency_supervised_overnight_stays_are_refused_without_a_board_condition(backend: Backend) {
+    let env = env(backend).await;
+    let (_family, plan) = planned(&env).await;
+    let mut cw = Client::caseworker(&env);
+    let mut scope = plan.scope.clone().unwrap();
+    assert_eq!(scope.supervision(), pb::Supervision::AgencySupervised);
+    scope.overnights = Some(pb::Frequency {
+        count: 1,
+        period: cpb::VisitPeriod::Month.into(),
+    });
+    let err = cw.adjust(&plan, scope, &["overnights"]).await.unwrap_err();
+    assert_eq!(precondition_kinds(&err), ["OVERNIGHTS_SUPERVISED"]);
+    assert_eq!(
+        preconditions(&err)[0].1,
+        format!("plans/{}/scope.overnights", plan.id)
+    );
+}
+
+async fn every_rpc_that_needs_the_case_service_is_unavailable_while_it_is_down(backend: Backend) {
+    let env = env(backend).await;
+    let (family, plan) = planned(&env).await;
+    // The case service stops; the visitation service goes on.
+    let Env { case, visitation } = env;
+    case.stop().await;
+    let mut cw = Client::on(&visitation, "caseworker-1", AGENCY, &[Role::Caseworker]);
+    let err = cw
+        .schedule(visit(&family, at(2027, 3, 2, 17, 0), "staff-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    let mut scope = plan.scope.clone().unwrap();
+    scope.duration_minutes = 120;
+    let err = cw
+        .adjust(&plan, scope, &["duration_minutes"])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    // Reading what this service holds does not need the case service; nothing changed.
+    assert_eq!(cw.plan(&plan.id).await.unwrap(), plan);
+    let listed = cw
+        .list(pb::ListVisitsRequest {
+            case_id: family.case_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(listed.visits.is_empty());
 }
 
 async fn weekly_plan(env: &Env) -> (Family, pb::VisitationPlan) {

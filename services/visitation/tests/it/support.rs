@@ -39,8 +39,13 @@ pub struct Client {
 
 impl Client {
     pub fn as_role(env: &Env, subject: &str, agency: &str, roles: &[Role]) -> Self {
+        Self::on(&env.visitation, subject, agency, roles)
+    }
+
+    /// A client of the visitation service `server`.
+    pub fn on(server: &TestServer, subject: &str, agency: &str, roles: &[Role]) -> Self {
         Self {
-            inner: VisitationServiceClient::new(env.visitation.channel()),
+            inner: VisitationServiceClient::new(server.channel()),
             token: keys().token(subject, agency, roles),
         }
     }

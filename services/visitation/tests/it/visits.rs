@@ -26,6 +26,7 @@ landsby_testkit::on_both_backends!(
     visits_are_listed_by_start_with_filters_a_page_at_a_time,
     a_completed_visit_with_a_concern_is_in_the_feed_once_with_its_flag,
     every_visit_rpc_refuses_roles_without_access_and_malformed_ids,
+    an_update_with_bad_input_is_refused_with_field_details_and_changes_nothing,
 );
 
 fn ids(r: &pb::ListVisitsResponse) -> Vec<&str> {
@@ -60,6 +61,27 @@ async fn a_visit_is_scheduled_in_oslo_local_time_and_stays_at_its_wall_clock_acr
         .await
         .unwrap();
     assert_eq!(hour_utc(gap.start_time.as_ref().unwrap()), 1, "03:00 CEST");
+    assert_eq!(
+        gap.local_start,
+        Some(at(2027, 3, 28, 3, 0)),
+        "the visit keeps the wall clock it really has"
+    );
+    // In the hour the clocks repeat in autumn, the visit takes the first 02:30 (00:30 UTC).
+    let repeated = cw
+        .schedule(visit(&family, at(2027, 10, 31, 2, 30), "staff-1"))
+        .await
+        .unwrap();
+    assert_eq!(hour_utc(repeated.start_time.as_ref().unwrap()), 0);
+    assert_eq!(repeated.local_start, Some(at(2027, 10, 31, 2, 30)));
+    let after_autumn = cw
+        .schedule(visit(&family, at(2027, 11, 2, 17, 0), "staff-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        hour_utc(after_autumn.start_time.as_ref().unwrap()),
+        16,
+        "17:00 CET"
+    );
     // Read back: the plan's supervision by default, scheduled, the frame complete.
     let read = cw.get(&summer.id).await.unwrap();
     assert_eq!(read, summer);
@@ -158,6 +180,27 @@ async fn a_retried_schedule_returns_the_first_visit(backend: Backend) {
         .visit
         .unwrap();
     assert_eq!(first.id, again.id, "a retry, not a double booking");
+    // Once the case is closed a new visit is refused, but a retry is still answered with the
+    // first visit: it is answered before the case service is asked.
+    let mut cases = CaseClient::caseworker(&env.case);
+    cases.close(&family.case_id).await.unwrap();
+    assert_eq!(
+        precondition_kinds(
+            &cw.schedule(visit(&family, at(2027, 3, 16, 17, 0), ""))
+                .await
+                .unwrap_err()
+        ),
+        ["CASE_CLOSED"]
+    );
+    let late = cw
+        .inner
+        .schedule_visit(send(&cw, visit(&family, at(2027, 3, 2, 17, 0), "")))
+        .await
+        .unwrap()
+        .into_inner()
+        .visit
+        .unwrap();
+    assert_eq!(late, first);
     let err = cw
         .inner
         .schedule_visit(send(&cw, visit(&family, at(2027, 3, 9, 17, 0), "")))
@@ -282,6 +325,71 @@ async fn a_moved_confirmed_visit_needs_confirming_again(backend: Backend) {
             .code(),
         Code::Aborted
     );
+}
+
+async fn an_update_with_bad_input_is_refused_with_field_details_and_changes_nothing(
+    backend: Backend,
+) {
+    let env = env(backend).await;
+    let (family, _plan) = planned(&env).await;
+    let mut cw = Client::caseworker(&env);
+    let v = cw
+        .schedule(visit(&family, at(2027, 3, 2, 17, 0), "staff-1"))
+        .await
+        .unwrap();
+    // Every value named in the mask is checked, all at once.
+    let mut bad = v.clone();
+    bad.local_start = Some(at(2027, 2, 30, 17, 0));
+    bad.duration_minutes = 20_000;
+    bad.supervision = 99;
+    let mut frame = bad.frame.clone().unwrap();
+    frame.participants[0].role = 99;
+    bad.frame = Some(frame);
+    let err = cw
+        .update(
+            bad,
+            &["local_start", "duration_minutes", "supervision", "frame"],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "visit.local_start.date",
+            "visit.duration_minutes",
+            "visit.frame.participants[0].role",
+            "visit.supervision"
+        ]
+    );
+    // A stranger is not let into the frame.
+    let mut stranger = v.clone();
+    let mut frame = stranger.frame.clone().unwrap();
+    frame.participants[0].member_id = uuid::Uuid::now_v7().to_string();
+    stranger.frame = Some(frame);
+    assert_eq!(
+        violated_fields(
+            &cw.update(stranger, &["frame.participants"])
+                .await
+                .unwrap_err()
+        ),
+        ["visit.frame.participants[0].member_id"]
+    );
+    // An empty mask, or no visit, is refused too.
+    assert_eq!(
+        violated_fields(&cw.update(v.clone(), &[]).await.unwrap_err()),
+        ["update_mask"]
+    );
+    assert_eq!(cw.get(&v.id).await.unwrap(), v, "nothing changed");
+    // Naming only the place changes only the place: the participants sent along are not read.
+    let mut place_only = v.clone();
+    let mut frame = place_only.frame.clone().unwrap();
+    frame.place = pb::Place::Community.into();
+    frame.participants[0].member_id = uuid::Uuid::now_v7().to_string();
+    place_only.frame = Some(frame);
+    let moved = cw.update(place_only, &["frame.place"]).await.unwrap();
+    let frame = moved.frame.unwrap();
+    assert_eq!(frame.place(), pb::Place::Community);
+    assert_eq!(frame.participants, v.frame.clone().unwrap().participants);
 }
 
 async fn neither_the_child_nor_the_supervisor_is_double_booked(backend: Backend) {
@@ -753,6 +861,21 @@ async fn every_visit_rpc_refuses_roles_without_access_and_malformed_ids(backend:
             Code::PermissionDenied
         );
         assert_eq!(
+            c.schedule(visit(&family, at(2027, 4, 2, 17, 0), ""))
+                .await
+                .unwrap_err()
+                .code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            c.confirm(&v).await.unwrap_err().code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            c.cancel(&v).await.unwrap_err().code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
             c.list(pb::ListVisitsRequest::default())
                 .await
                 .unwrap_err()
@@ -829,6 +952,39 @@ async fn every_visit_rpc_refuses_roles_without_access_and_malformed_ids(backend:
     assert_eq!(bergen.get(&v.id).await.unwrap_err().code(), Code::NotFound);
     assert_eq!(bergen.confirm(&v).await.unwrap_err().code(), Code::NotFound);
     assert_eq!(bergen.cancel(&v).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        bergen.complete(&v, report(false)).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        bergen
+            .update(v.clone(), &["duration_minutes"])
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    let req = bergen.req(pb::RecordNoShowRequest {
+        visit_id: v.id.clone(),
+        etag: v.etag.clone(),
+        note: String::new(),
+    });
+    assert_eq!(
+        bergen.inner.record_no_show(req).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    // A refused change names the visit and its case in its audit row.
+    let mut stale = v.clone();
+    stale.etag = "\"999\"".into();
+    assert_eq!(cw.cancel(&stale).await.unwrap_err().code(), Code::Aborted);
+    let rows = landsby_testkit::audit::audit_rows(&env.visitation).await;
+    let refused = rows
+        .iter()
+        .rfind(|r| r.rpc.ends_with("VisitationService/CancelVisit"))
+        .unwrap();
+    assert_eq!(refused.outcome, "ABORTED");
+    assert_eq!(refused.case_id, Some(uuid_of(&family.case_id)));
+    assert_eq!(refused.resource_ids, [uuid_of(&v.id)]);
     assert_eq!(
         cw.get(&v.id).await.unwrap().version,
         v.version,

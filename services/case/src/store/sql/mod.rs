@@ -23,7 +23,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use landsby_domain::AgencyId;
 use landsby_domain::readiness::Facts;
 use landsby_platform::ApiError;
-use landsby_platform::audit::{self, AuditEntry};
+use landsby_platform::audit::AuditEntry;
 use landsby_platform::db::Dialect;
 use landsby_platform::idempotency::ClaimRow;
 use landsby_platform::outbox::{self, Feed};
@@ -488,35 +488,28 @@ where
         ))
     }
 
-    /// Ends a change of `case`: its events (at the case's current version), its audit row, the
-    /// commit, and a wake-up for the feed's watchers when there were events.
+    /// Ends a change of `case` with its audit row and its events, at the case's current version
+    /// ([`outbox::commit`]).
     async fn commit_change(
         &self,
-        mut tx: sqlx::Transaction<'static, DB>,
+        tx: sqlx::Transaction<'static, DB>,
         case: &CaseRecord,
         audit: &AuditEntry,
         events: Vec<EventChange>,
     ) -> Result<(), ApiError> {
-        let emitted = !events.is_empty();
-        for event in events {
-            Self::emit(&mut tx, case, &audit.subject, audit.at, event).await?;
-        }
-        audit::append(&mut *tx, audit).await?;
-        tx.commit().await?;
-        if emitted {
-            self.feed.committed();
-        }
-        Ok(())
+        let events = events
+            .into_iter()
+            .map(|change| Self::event(case, audit, change))
+            .collect();
+        outbox::commit::<DB>(tx, audit, events, &self.feed).await
     }
 
-    /// Writes an event of `case` (at its current version) in the transaction.
-    async fn emit(
-        conn: &mut DB::Connection,
-        case: &CaseRecord,
-        actor: &str,
-        at: DateTime<Utc>,
+    /// An event of `case` (at its current version), for the outbox.
+    fn event<'a>(
+        case: &'a CaseRecord,
+        audit: &AuditEntry,
         change: EventChange,
-    ) -> Result<(), ApiError> {
+    ) -> outbox::Event<'a> {
         let event_id = Uuid::now_v7();
         let kind = event_kind(&change);
         let event = pb::CaseEvent {
@@ -525,22 +518,18 @@ where
             case_id: case.id.to_string(),
             agency: case.agency.as_str().to_owned(),
             case_version: case.version,
-            occur_time: Some(timestamp_to_proto(at)),
-            actor: actor.to_owned(),
+            occur_time: Some(timestamp_to_proto(audit.at)),
+            actor: audit.subject.clone(),
             change: Some(change),
         };
-        outbox::append::<DB>(
-            conn,
-            outbox::Event {
-                event_id,
-                agency: case.agency.as_str(),
-                case_id: case.id,
-                at,
-                kind,
-                payload: event.encode_to_vec(),
-            },
-        )
-        .await
+        outbox::Event {
+            event_id,
+            agency: case.agency.as_str(),
+            case_id: case.id,
+            at: audit.at,
+            kind,
+            payload: event.encode_to_vec(),
+        }
     }
 }
 

@@ -235,6 +235,23 @@ where
         Ok(())
     }
 
+    /// Answers a retried ScheduleVisit with the visit its request id made, recording the answer.
+    async fn replayed(
+        mut tx: sqlx::Transaction<'static, DB>,
+        agency: &AgencyId,
+        id: Uuid,
+        mut audit: AuditEntry,
+    ) -> Result<VisitRecord, ApiError> {
+        let first = Self::load_visit(&mut tx, agency, id, false)
+            .await?
+            .ok_or_else(|| ApiError::internal("a replayed visit could not be read"))?;
+        audit.case_id = Some(first.case_id);
+        audit.resource_ids = vec![first.id];
+        audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
+        Ok(first)
+    }
+
     async fn load_visit(
         conn: &mut DB::Connection,
         agency: &AgencyId,
@@ -385,14 +402,13 @@ where
         Ok(())
     }
 
-    /// Writes an event of the agency's case in the transaction.
-    async fn emit(
-        conn: &mut DB::Connection,
-        agency: &AgencyId,
+    /// An event of the agency's case, for the outbox.
+    fn event<'a>(
+        agency: &'a AgencyId,
         case_id: Uuid,
         audit: &AuditEntry,
         change: EventChange,
-    ) -> Result<(), ApiError> {
+    ) -> outbox::Event<'a> {
         let event_id = Uuid::now_v7();
         let kind = event_kind(&change);
         let event = pb::VisitationEvent {
@@ -404,39 +420,30 @@ where
             actor: audit.subject.clone(),
             change: Some(change),
         };
-        outbox::append::<DB>(
-            conn,
-            outbox::Event {
-                event_id,
-                agency: agency.as_str(),
-                case_id,
-                at: audit.at,
-                kind,
-                payload: event.encode_to_vec(),
-            },
-        )
-        .await
+        outbox::Event {
+            event_id,
+            agency: agency.as_str(),
+            case_id,
+            at: audit.at,
+            kind,
+            payload: event.encode_to_vec(),
+        }
     }
 
-    /// Ends a change of a case's visitation: its events, its audit row, the commit, and a wake-up
-    /// for the feed's watchers when there were events.
+    /// Ends a change of a case's visitation with its audit row and events
+    /// ([`outbox::commit`]).
     async fn commit_change(
         &self,
-        mut tx: sqlx::Transaction<'static, DB>,
+        tx: sqlx::Transaction<'static, DB>,
         agency: &AgencyId,
         case_id: Uuid,
         audit: &AuditEntry,
         events: Vec<EventChange>,
     ) -> Result<(), ApiError> {
-        let emitted = !events.is_empty();
-        for event in events {
-            Self::emit(&mut tx, agency, case_id, audit, event).await?;
-        }
-        audit::append(&mut *tx, audit).await?;
-        tx.commit().await?;
-        if emitted {
-            self.feed.committed();
-        }
-        Ok(())
+        let events = events
+            .into_iter()
+            .map(|change| Self::event(agency, case_id, audit, change))
+            .collect();
+        outbox::commit::<DB>(tx, audit, events, &self.feed).await
     }
 }

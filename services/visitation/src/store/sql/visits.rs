@@ -86,13 +86,7 @@ where
             && let Claim::Replay(existing) =
                 idempotency::claim::<DB>(&mut tx, agency.as_str(), idem, new.id, audit.at).await?
         {
-            let first = Self::load_visit(&mut tx, agency, existing, false)
-                .await?
-                .ok_or_else(|| ApiError::internal("a replayed visit could not be read"))?;
-            audit.resource_ids = vec![first.id];
-            landsby_platform::audit::append(&mut *tx, &audit).await?;
-            tx.commit().await?;
-            return Ok(first);
+            return Self::replayed(tx, agency, existing, audit).await;
         }
         Self::lock_time(
             &mut tx,
@@ -119,6 +113,22 @@ where
         self.commit_change(tx, agency, visit.case_id, &audit, events)
             .await?;
         Ok(visit)
+    }
+
+    async fn replay_visit(
+        &self,
+        agency: &AgencyId,
+        idem: &Idempotency,
+        audit: AuditEntry,
+    ) -> Result<Option<VisitRecord>, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(existing) = idempotency::claimed::<DB>(&mut conn, agency.as_str(), idem).await?
+        else {
+            return Ok(None);
+        };
+        drop(conn);
+        let tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        Self::replayed(tx, agency, existing, audit).await.map(Some)
     }
 
     async fn get_visit(
@@ -179,7 +189,8 @@ where
         if visit.version != expected_version {
             return Err(ApiError::StaleEtag { resource: "visit" });
         }
-        let plan = Self::load_plan(&mut tx, agency, visit.plan_id, false)
+        // Locked, so an adjustment cannot change the plan under a change checked against it.
+        let plan = Self::load_plan(&mut tx, agency, visit.plan_id, true)
             .await?
             .ok_or_else(|| ApiError::internal("a visit's plan could not be read"))?;
         let before = visit.frame.supervisor.clone();
