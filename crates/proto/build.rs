@@ -21,6 +21,11 @@ const REDACTED_DEBUG: &[&str] = &[
     "landsby.visitation.v1.ScopeVersion",
     "landsby.visitation.v1.AdjustVisitationPlanRequest",
     "landsby.visitation.v1.RecordNoShowRequest",
+    "landsby.notification.v1.Notification",
+    "landsby.notification.v1.Recipient",
+    "landsby.notification.v1.InboxItem",
+    "landsby.notification.v1.SendNotificationRequest",
+    "landsby.notification.v1.CaseProtection",
 ];
 
 fn proto_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

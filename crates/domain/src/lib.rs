@@ -6,6 +6,7 @@ pub mod board;
 pub mod care;
 pub mod due;
 pub mod identity;
+pub mod notice;
 pub mod policy;
 pub mod readiness;
 pub mod schedule;

@@ -9,6 +9,16 @@ pub fn oslo_date(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&Oslo).date_naive()
 }
 
+/// A time of day written `HH:MM` (24-hour, two digits each), as settings give quiet hours.
+pub fn clock_time(text: &str) -> Option<NaiveTime> {
+    let (h, m) = text.split_once(':')?;
+    let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h) || !digits(m) {
+        return None;
+    }
+    NaiveTime::from_hms_opt(h.parse().ok()?, m.parse().ok()?, 0)
+}
+
 /// The Oslo wall-clock time at `instant`.
 pub fn oslo_local(instant: DateTime<Utc>) -> NaiveDateTime {
     instant.with_timezone(&Oslo).naive_local()
@@ -69,6 +79,17 @@ pub fn weekly_at(first: NaiveDate, at: NaiveTime, weeks: u32) -> Vec<DateTime<Ut
 mod tests {
     use super::*;
     use chrono::Timelike;
+
+    #[test]
+    fn a_clock_time_is_two_digits_colon_two_digits() {
+        assert_eq!(clock_time("21:00"), NaiveTime::from_hms_opt(21, 0, 0));
+        assert_eq!(clock_time("08:30"), NaiveTime::from_hms_opt(8, 30, 0));
+        for bad in [
+            "8:00", "24:00", "21:60", "2100", "", "ab:cd", "+1:00", "21:00:00",
+        ] {
+            assert_eq!(clock_time(bad), None, "{bad}");
+        }
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()

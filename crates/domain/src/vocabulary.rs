@@ -225,6 +225,15 @@ coded_enum! {
     }
 }
 
+/// One way to reach a person: an e-mail address or a phone number, checked where it enters.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ContactPoint {
+    /// E-mail or phone.
+    pub kind: ContactKind,
+    /// The address or number.
+    pub value: String,
+}
+
 coded_enum! {
     /// How a person can be reached.
     ContactKind {

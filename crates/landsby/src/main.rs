@@ -18,7 +18,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Every service there is, in the order they start.
-const SERVICES: &[ServiceDef] = &[landsby_case::SERVICE, landsby_visitation::SERVICE];
+const SERVICES: &[ServiceDef] = &[
+    landsby_case::SERVICE,
+    landsby_visitation::SERVICE,
+    landsby_notification::SERVICE,
+];
 
 #[derive(Debug, Parser)]
 #[command(

@@ -4,6 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use landsby_proto::case::{self as pb, case_service_client::CaseServiceClient};
+use landsby_proto::notification::{
+    self as npb, notification_service_client::NotificationServiceClient,
+};
 use landsby_proto::visitation::{self as vpb, visitation_service_client::VisitationServiceClient};
 use landsby_testkit::process::Spawned;
 use std::net::SocketAddr;
@@ -35,7 +38,8 @@ async fn up_serves_every_service_and_a_dev_token_from_the_same_data_dir_works() 
         .arg("--data-dir")
         .arg(dir.path())
         .env("LANDSBY_CASE__LISTEN", "127.0.0.1:0")
-        .env("LANDSBY_VISITATION__LISTEN", "127.0.0.1:0");
+        .env("LANDSBY_VISITATION__LISTEN", "127.0.0.1:0")
+        .env("LANDSBY_NOTIFICATION__LISTEN", "127.0.0.1:0");
     let mut up = Spawned::start(command);
     let addr: SocketAddr = up.wait_for(Duration::from_secs(60), |line| {
         let rest = line.trim().strip_prefix("case")?;
@@ -43,6 +47,10 @@ async fn up_serves_every_service_and_a_dev_token_from_the_same_data_dir_works() 
     });
     let visitation: SocketAddr = up.wait_for(Duration::from_secs(5), |line| {
         let rest = line.trim().strip_prefix("visitation")?;
+        rest.split_whitespace().next()?.parse().ok()
+    });
+    let notification: SocketAddr = up.wait_for(Duration::from_secs(5), |line| {
+        let rest = line.trim().strip_prefix("notification")?;
         rest.split_whitespace().next()?.parse().ok()
     });
     let hint = up.wait_for(Duration::from_secs(5), |l| {
@@ -120,12 +128,30 @@ async fn up_serves_every_service_and_a_dev_token_from_the_same_data_dir_works() 
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
 
+    // The notification service answers too: a recipient with no preferences gets the defaults.
+    let channel = landsby_testkit::channel(notification);
+    landsby_testkit::wait_for_health(&channel, landsby_testkit::ServingStatus::Serving).await;
+    let mut notify = NotificationServiceClient::new(channel);
+    let prefs = notify
+        .get_preferences(landsby_testkit::authed(
+            &token,
+            npb::GetPreferencesRequest {
+                recipient_id: "0195b7a4-0000-7000-8000-000000000002".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .preferences
+        .unwrap();
+    assert_eq!(prefs.quiet_from.unwrap().hours, 21);
+
     up.signal("INT");
     let (status, _) = up
         .wait_exit(Duration::from_secs(30))
         .expect("landsby up stops on Ctrl-C");
     assert!(status.success(), "{status:?}");
-    for db in ["case.db", "visitation.db"] {
+    for db in ["case.db", "visitation.db", "notification.db"] {
         assert!(
             dir.path().join(db).exists(),
             "{db} lives in the data directory"

@@ -39,6 +39,10 @@ pub struct Config {
     pub case: ServiceConfig,
     /// The visitation service.
     pub visitation: ServiceConfig,
+    /// The notification service.
+    pub notification: ServiceConfig,
+    /// How the notification service delivers: retries, quiet hours, and its channels.
+    pub delivery: DeliveryConfig,
     /// Where the services reach each other.
     pub endpoints: EndpointsConfig,
 }
@@ -50,6 +54,134 @@ pub struct Config {
 pub struct EndpointsConfig {
     /// The case service.
     pub case: String,
+}
+
+/// How the notification service delivers. A channel whose address (`smtp.host`, `sms.url`,
+/// `webhook.url`) is empty is off: no delivery is queued on it (one queued while it was on fails as a
+/// transient error until it is on again or its attempts run out).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Attempts per delivery before it is DEAD.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; it doubles each time, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub backoff_base: Duration,
+    /// The longest wait between attempts.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// How long one attempt may take; a crashed sender's delivery is taken up again after it.
+    #[serde(with = "humantime_serde")]
+    pub attempt_timeout: Duration,
+    /// How often the queue is looked at when nothing woke it.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Deliveries taken from the queue at a time.
+    pub batch_size: u32,
+    /// No SMS from this time of day (Europe/Oslo, `HH:MM`) unless the recipient's preferences say
+    /// otherwise...
+    pub quiet_from: String,
+    /// ...until this time.
+    pub quiet_until: String,
+    /// E-mail.
+    pub smtp: SmtpConfig,
+    /// SMS through an HTTP gateway.
+    pub sms: SmsConfig,
+    /// Signed webhooks to the agency's platform.
+    pub webhook: WebhookConfig,
+}
+
+/// E-mail over SMTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The SMTP server; empty: no e-mail.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub tls: SmtpTls,
+    /// The user to log in as; empty: no login.
+    pub username: String,
+    /// The password.
+    pub password: Secret,
+    /// The sender address.
+    pub from: String,
+}
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain (a relay on the same host or network only).
+    None,
+    /// Upgraded with STARTTLS, required.
+    Starttls,
+    /// TLS from the start (port 465).
+    Tls,
+}
+
+/// SMS through an HTTP gateway: a JSON POST of `{"to", "from", "message", "reference"}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// The gateway's URL; empty: no SMS.
+    pub url: String,
+    /// Sent as `Authorization: Bearer …`.
+    pub token: Secret,
+    /// The sender name or number.
+    pub sender: String,
+}
+
+/// Webhooks: a JSON POST to the agency's platform, signed with HMAC-SHA256 (docs/notifications.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where to POST; empty: no webhooks.
+    pub url: String,
+    /// The signing key shared with the platform.
+    pub secret: Secret,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(600),
+            attempt_timeout: Duration::from_secs(15),
+            poll_interval: Duration::from_millis(500),
+            batch_size: 50,
+            quiet_from: "21:00".into(),
+            quiet_until: "08:00".into(),
+            smtp: SmtpConfig::default(),
+            sms: SmsConfig::default(),
+            webhook: WebhookConfig::default(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: String::new(),
+            password: Secret::default(),
+            from: "landsby@localhost".into(),
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            token: Secret::default(),
+            sender: "Barnevernet".into(),
+        }
+    }
 }
 
 /// Logging settings.
@@ -155,6 +287,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             case: ServiceConfig::on_port(50051),
             visitation: ServiceConfig::on_port(50052),
+            notification: ServiceConfig::on_port(50053),
+            delivery: DeliveryConfig::default(),
             endpoints: EndpointsConfig::default(),
         }
     }
@@ -307,11 +441,12 @@ impl Config {
         landsby_domain::Policy::parse(&text).map_err(|e| invalid(e.to_string()))
     }
 
-    /// The section of the service called `name` (`case`, `visitation`).
+    /// The section of the service called `name` (`case`, `visitation`, `notification`).
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
         match name {
             "case" => Some(&self.case),
             "visitation" => Some(&self.visitation),
+            "notification" => Some(&self.notification),
             _ => None,
         }
     }
@@ -321,6 +456,7 @@ impl Config {
         match name {
             "case" => Some(&mut self.case),
             "visitation" => Some(&mut self.visitation),
+            "notification" => Some(&mut self.notification),
             _ => None,
         }
     }
@@ -364,6 +500,58 @@ impl Config {
             return Err(invalid(
                 "auth.leeway",
                 "must be at most 5m: leeway extends every token's life",
+            ));
+        }
+        let d = &self.delivery;
+        if d.max_attempts == 0 || d.max_attempts > 100 {
+            return Err(invalid("delivery.max_attempts", "must be 1-100"));
+        }
+        if d.backoff_base.is_zero() || d.backoff_base > d.backoff_max {
+            return Err(invalid(
+                "delivery.backoff_base",
+                "must be more than zero and at most delivery.backoff_max",
+            ));
+        }
+        if d.attempt_timeout.is_zero() {
+            return Err(invalid(
+                "delivery.attempt_timeout",
+                "must be more than zero",
+            ));
+        }
+        if d.poll_interval < Duration::from_millis(10) {
+            return Err(invalid("delivery.poll_interval", "must be at least 10ms"));
+        }
+        if d.batch_size == 0 || d.batch_size > 1000 {
+            return Err(invalid("delivery.batch_size", "must be 1-1000"));
+        }
+        if landsby_domain::time::clock_time(&d.quiet_from).is_none() {
+            return Err(invalid(
+                "delivery.quiet_from",
+                "must be a time of day, HH:MM",
+            ));
+        }
+        if landsby_domain::time::clock_time(&d.quiet_until).is_none() {
+            return Err(invalid(
+                "delivery.quiet_until",
+                "must be a time of day, HH:MM",
+            ));
+        }
+        for (setting, url) in [
+            ("delivery.sms.url", &d.sms.url),
+            ("delivery.webhook.url", &d.webhook.url),
+        ] {
+            let url = url.trim();
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    setting,
+                    "must be empty or an http:// or https:// URL",
+                ));
+            }
+        }
+        if !d.webhook.url.trim().is_empty() && d.webhook.secret.expose().len() < 32 {
+            return Err(invalid(
+                "delivery.webhook.secret",
+                "must be at least 32 characters when webhooks are on",
             ));
         }
         let case = self.endpoints.case.trim();
@@ -488,6 +676,72 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "visitation.database_url",
         "The visitation service's database: `postgres://…` or `sqlite://…`; empty: `<data_dir>/visitation.db`. Secret.",
+    ),
+    (
+        "notification.listen",
+        "Where the notification service listens.",
+    ),
+    (
+        "notification.database_url",
+        "The notification service's database: `postgres://…` or `sqlite://…`; empty: `<data_dir>/notification.db`. Secret.",
+    ),
+    (
+        "delivery.max_attempts",
+        "Attempts per delivery before it is DEAD (1-100).",
+    ),
+    (
+        "delivery.backoff_base",
+        "The wait after a first failed attempt; it doubles each time (with jitter) up to `delivery.backoff_max`.",
+    ),
+    ("delivery.backoff_max", "The longest wait between attempts."),
+    (
+        "delivery.attempt_timeout",
+        "How long one attempt may take; a crashed sender's delivery is taken up again after it.",
+    ),
+    (
+        "delivery.poll_interval",
+        "How often the delivery queue is looked at when nothing woke it.",
+    ),
+    (
+        "delivery.batch_size",
+        "Deliveries taken from the queue at a time.",
+    ),
+    (
+        "delivery.quiet_from",
+        "No SMS from this time of day (Europe/Oslo, `HH:MM`) unless the recipient's preferences say otherwise…",
+    ),
+    (
+        "delivery.quiet_until",
+        "…until this time: deferred, not dropped.",
+    ),
+    (
+        "delivery.smtp.host",
+        "The SMTP server for e-mail; empty: no e-mail.",
+    ),
+    ("delivery.smtp.port", "The SMTP server's port."),
+    (
+        "delivery.smtp.tls",
+        "`none` (a local relay only), `starttls` (required) or `tls` (port 465).",
+    ),
+    ("delivery.smtp.username", "The SMTP login; empty: none."),
+    ("delivery.smtp.password", "The SMTP password. Secret."),
+    ("delivery.smtp.from", "The sender address of e-mail."),
+    (
+        "delivery.sms.url",
+        "The SMS gateway (a JSON POST); empty: no SMS.",
+    ),
+    (
+        "delivery.sms.token",
+        "Sent to the SMS gateway as `Authorization: Bearer …`. Secret.",
+    ),
+    ("delivery.sms.sender", "The SMS sender name or number."),
+    (
+        "delivery.webhook.url",
+        "Where webhooks are POSTed (the agency's platform); empty: no webhooks.",
+    ),
+    (
+        "delivery.webhook.secret",
+        "The HMAC-SHA256 key webhooks are signed with (at least 32 characters). Secret.",
     ),
     (
         "endpoints.case",

@@ -30,6 +30,24 @@ pub enum DbPool {
     Sqlite(SqlitePool),
 }
 
+/// A JSON document as both databases store it (JSONB on PostgreSQL, TEXT on SQLite): the parts of a
+/// record a service reads whole.
+pub type Doc = sqlx::types::Json<serde_json::Value>;
+
+/// A value as a stored document.
+pub fn doc<T: serde::Serialize>(value: &T) -> Result<Doc, ApiError> {
+    serde_json::to_value(value)
+        .map(sqlx::types::Json)
+        .map_err(|_| ApiError::internal("a record could not be stored"))
+}
+
+/// A stored document as the value it holds; one that does not parse is a broken invariant
+/// (INTERNAL naming `what`), never a panic.
+pub fn from_doc<T: serde::de::DeserializeOwned>(doc: Doc, what: &str) -> Result<T, ApiError> {
+    serde_json::from_value(doc.0)
+        .map_err(|_| ApiError::internal(format!("a stored {what} could not be read")))
+}
+
 /// What differs between the two databases in SQL the stores share. The stores are written once,
 /// generic over the database; both databases accept `$1`-style parameters.
 pub trait Dialect: sqlx::Database {
@@ -41,6 +59,9 @@ pub trait Dialect: sqlx::Database {
     const BEGIN_READ: &'static str;
     /// Appended to a SELECT that reads a row about to be changed.
     const FOR_UPDATE: &'static str;
+    /// Appended to a SELECT that takes queued rows: rows another transaction holds are passed over
+    /// rather than waited for (SQLite has one writer at a time).
+    const SKIP_LOCKED: &'static str;
     /// Takes a lock held to the end of the transaction on the name (`$1`, a space such as `outbox`)
     /// and key (`$2`) bound to it; `None` where writers already take turns (SQLite has one writer
     /// at a time). See [`lock`].
@@ -51,6 +72,7 @@ impl Dialect for sqlx::Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const BEGIN_READ: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     // Two hashes make the lock's two 32-bit keys; a collision only makes two writers take turns.
     const XACT_LOCK: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))");
@@ -61,6 +83,7 @@ impl Dialect for sqlx::Sqlite {
     // In WAL mode a deferred transaction reads one snapshot from its first read to its end.
     const BEGIN_READ: &'static str = "BEGIN";
     const FOR_UPDATE: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
     const XACT_LOCK: Option<&'static str> = None;
 }
 

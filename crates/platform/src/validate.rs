@@ -280,7 +280,14 @@ pub fn request_id(v: &mut Violations, field: &str, value: &str) -> Option<Option
 /// A digest of a request, to tell a retry (the same request) from a new request that reuses a
 /// request id. Callers clear the request id before taking it.
 pub fn fingerprint(message: &impl prost::Message) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &message.encode_to_vec());
+    fingerprint_bytes(&message.encode_to_vec())
+}
+
+/// A digest of bytes, as [`fingerprint`] makes. For a request with a map field, whose encoding
+/// follows the map's unstable order, fingerprint the request without the map and the map's
+/// entries in key order.
+pub fn fingerprint_bytes(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 

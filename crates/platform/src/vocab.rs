@@ -2,8 +2,13 @@
 //! `landsby.case.v1`), converted both ways for every service that speaks them. The matches are
 //! exhaustive, so a new value in the contract or the domain fails to compile until it is handled.
 
+use crate::validate::{Violations, known};
 use landsby_domain as d;
 use landsby_proto::case as pb;
+use landsby_proto::common;
+
+/// The most contact points one person may have.
+pub const MAX_CONTACT_POINTS: usize = 10;
 
 /// The goal a contract value names; None for UNSPECIFIED.
 pub fn goal_from(p: pb::Goal) -> Option<d::Goal> {
@@ -82,6 +87,135 @@ pub fn floor_from(f: &pb::VisitationFloor) -> Option<d::VisitationFloor> {
     })
 }
 
+// ---- the village's words, shared by the case and notification services ------------------
+
+pub fn affiliation_from(p: pb::Affiliation) -> Option<d::Affiliation> {
+    match p {
+        pb::Affiliation::Unspecified => None,
+        pb::Affiliation::BirthFamily => Some(d::Affiliation::BirthFamily),
+        pb::Affiliation::FosterFamily => Some(d::Affiliation::FosterFamily),
+        pb::Affiliation::Professional => Some(d::Affiliation::Professional),
+    }
+}
+
+pub fn affiliation_to(a: d::Affiliation) -> pb::Affiliation {
+    match a {
+        d::Affiliation::BirthFamily => pb::Affiliation::BirthFamily,
+        d::Affiliation::FosterFamily => pb::Affiliation::FosterFamily,
+        d::Affiliation::Professional => pb::Affiliation::Professional,
+    }
+}
+
+pub fn language_from(p: common::Language) -> Option<d::Language> {
+    match p {
+        common::Language::Unspecified => None,
+        common::Language::Nb => Some(d::Language::Nb),
+        common::Language::Nn => Some(d::Language::Nn),
+        common::Language::Se => Some(d::Language::Se),
+        common::Language::En => Some(d::Language::En),
+    }
+}
+
+pub fn language_to(l: d::Language) -> common::Language {
+    match l {
+        d::Language::Nb => common::Language::Nb,
+        d::Language::Nn => common::Language::Nn,
+        d::Language::Se => common::Language::Se,
+        d::Language::En => common::Language::En,
+    }
+}
+
+pub fn contact_kind_from(p: common::ContactKind) -> Option<d::ContactKind> {
+    match p {
+        common::ContactKind::Unspecified => None,
+        common::ContactKind::Email => Some(d::ContactKind::Email),
+        common::ContactKind::Phone => Some(d::ContactKind::Phone),
+    }
+}
+
+pub fn contact_kind_to(k: d::ContactKind) -> common::ContactKind {
+    match k {
+        d::ContactKind::Email => common::ContactKind::Email,
+        d::ContactKind::Phone => common::ContactKind::Phone,
+    }
+}
+
+fn contact_point(
+    v: &mut Violations,
+    field: &str,
+    c: &common::ContactPoint,
+) -> Option<d::ContactPoint> {
+    let kind = v.enumeration(
+        &format!("{field}.kind"),
+        c.kind,
+        known::<common::ContactKind>,
+        contact_kind_from,
+    )?;
+    let value = c.value.trim();
+    let ok = match kind {
+        d::ContactKind::Email => is_email(value),
+        d::ContactKind::Phone => is_phone(value),
+    };
+    if !ok {
+        v.add(
+            format!("{field}.value"),
+            match kind {
+                d::ContactKind::Email => "is not an e-mail address",
+                d::ContactKind::Phone => "is not a phone number (8 digits, or + and 8-15 digits)",
+            },
+        );
+        return None;
+    }
+    Some(d::ContactPoint {
+        kind,
+        value: value.to_owned(),
+    })
+}
+
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    s.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_control()))
+}
+
+fn is_phone(s: &str) -> bool {
+    match s.strip_prefix('+') {
+        Some(rest) => (8..=15).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_digit()),
+        None => s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
+/// Contact points, each checked: an e-mail address, or a phone number (8 digits, or + and 8-15
+/// digits); at most [`MAX_CONTACT_POINTS`].
+pub fn contact_points(
+    v: &mut Violations,
+    field: &str,
+    points: &[common::ContactPoint],
+) -> Option<Vec<d::ContactPoint>> {
+    if points.len() > MAX_CONTACT_POINTS {
+        v.add(
+            field,
+            format!("at most {MAX_CONTACT_POINTS} contact points"),
+        );
+        return None;
+    }
+    let parsed: Vec<Option<d::ContactPoint>> = points
+        .iter()
+        .enumerate()
+        .map(|(i, c)| contact_point(v, &format!("{field}[{i}]"), c))
+        .collect();
+    parsed.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +235,46 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(floor_from(&unreadable), None);
+    }
+
+    #[test]
+    fn the_village_words_round_trip_through_the_contract() {
+        for &l in d::Language::ALL {
+            assert_eq!(language_from(language_to(l)), Some(l));
+        }
+        for &a in d::Affiliation::ALL {
+            assert_eq!(affiliation_from(affiliation_to(a)), Some(a));
+        }
+        for &k in d::ContactKind::ALL {
+            assert_eq!(contact_kind_from(contact_kind_to(k)), Some(k));
+        }
+    }
+
+    #[test]
+    fn emails_and_phone_numbers_are_checked() {
+        for ok in [
+            "kari@example.no",
+            "ola.nordmann+x@kommune.no",
+            "æøå@døme.no",
+        ] {
+            assert!(is_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "kari",
+            "@example.no",
+            "kari@",
+            "kari@no",
+            "kari@.no",
+            "ka ri@example.no",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+        for ok in ["91234567", "+4791234567"] {
+            assert!(is_phone(ok), "{ok}");
+        }
+        for bad in ["9123456", "912345678", "+47", "+47 91234567", "abcdefgh"] {
+            assert!(!is_phone(bad), "{bad}");
+        }
     }
 }

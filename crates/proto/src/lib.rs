@@ -21,10 +21,16 @@ pub mod landsby {
             tonic::include_proto!("landsby.visitation.v1");
         }
     }
+    pub mod notification {
+        pub mod v1 {
+            tonic::include_proto!("landsby.notification.v1");
+        }
+    }
 }
 
 pub use landsby::case::v1 as case;
 pub use landsby::common::v1 as common;
+pub use landsby::notification::v1 as notification;
 pub use landsby::visitation::v1 as visitation;
 
 /// Every landsby contract (and the well-known types they import), encoded as a

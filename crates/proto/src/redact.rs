@@ -3,6 +3,9 @@
 
 use crate::case::{Child, ChildView, FosterHome, VillageMember};
 use crate::common::{ContactPoint, PostalAddress};
+use crate::notification::{
+    CaseProtection, InboxItem, Notification, Recipient, SendNotificationRequest,
+};
 use crate::visitation::{
     AdjustVisitationPlanRequest, Adjustment, Cancellation, Frame, NoShow, Participant,
     RecordNoShowRequest, ScopeVersion, VisitReport,
@@ -48,6 +51,11 @@ impl<T> IsSet for Vec<T> {
         !self.is_empty()
     }
 }
+impl<K, V> IsSet for std::collections::HashMap<K, V> {
+    fn is_set(&self) -> bool {
+        !self.is_empty()
+    }
+}
 fn is_set(v: &impl IsSet) -> bool {
     v.is_set()
 }
@@ -68,6 +76,11 @@ redacted_debug! {
     ScopeVersion => [scope, rationale],
     AdjustVisitationPlanRequest => [plan_id, scope, rationale],
     RecordNoShowRequest => [visit_id, note],
+    Notification => [id, case_id, recipient, subject, body],
+    Recipient => [member_id, staff_subject, contact_points],
+    InboxItem => [notification_id, subject, body],
+    SendNotificationRequest => [case_id, recipient, parameters, protection],
+    CaseProtection => [protected_values],
 }
 
 #[cfg(test)]
@@ -166,5 +179,44 @@ mod tests {
         let printed = format!("{member:?}");
         assert!(!printed.contains("Ola"));
         assert!(!printed.contains("ola@example.no"));
+    }
+
+    #[test]
+    fn debug_output_of_a_notification_request_hides_its_words_and_the_protected_address() {
+        let request = SendNotificationRequest {
+            idempotency_key: "k-1".into(),
+            case_id: "c".into(),
+            recipient: Some(Recipient {
+                contact_points: vec![ContactPoint {
+                    kind: 1,
+                    value: "ola@example.no".into(),
+                }],
+                ..Default::default()
+            }),
+            kind: "free_text".into(),
+            parameters: [("body".to_owned(), "Ola is coming at five".to_owned())].into(),
+            protection: Some(CaseProtection {
+                secret_address: true,
+                protected_values: vec!["Storgata 12B".into()],
+            }),
+        };
+        let printed = format!("{request:?}");
+        for secret in ["ola@example.no", "Ola is", "Storgata"] {
+            assert!(!printed.contains(secret), "{secret} leaked: {printed}");
+        }
+        let sent = Notification {
+            subject: "Ola".into(),
+            body: "Storgata 12B".into(),
+            ..Default::default()
+        };
+        let item = InboxItem {
+            body: "Storgata 12B".into(),
+            ..Default::default()
+        };
+        let printed = format!("{sent:?} {item:?}");
+        assert!(
+            !printed.contains("Ola") && !printed.contains("Storgata"),
+            "{printed}"
+        );
     }
 }

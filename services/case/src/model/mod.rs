@@ -5,8 +5,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use landsby_domain::board::{self, BoardDecision};
 use landsby_domain::{
-    Affiliation, AgencyId, CaseStatus, CloseReason, ContactKind, Goal, Language, NationalId,
-    PlacementKind, Step, VillageRole, VisitationFloor,
+    Affiliation, AgencyId, CaseStatus, CloseReason, Goal, Language, NationalId, PlacementKind,
+    Step, VillageRole, VisitationFloor,
 };
 use landsby_platform::ApiError;
 pub use landsby_platform::idempotency::Idempotency;
@@ -133,11 +133,7 @@ pub struct CaseFilter {
 }
 
 /// One way to reach a village member.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ContactPoint {
-    pub kind: ContactKind,
-    pub value: String,
-}
+pub use landsby_domain::ContactPoint;
 
 /// What a caller sets on a village member.
 #[derive(Debug, Clone, PartialEq, Eq)]

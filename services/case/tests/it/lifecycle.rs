@@ -305,6 +305,10 @@ async fn reflection_describes_the_services_on_v1_and_v1alpha() {
             "{expected} missing from {names:?}"
         );
     }
+    assert!(
+        !names.iter().any(|n| n.contains("Visitation")),
+        "only the services this server serves: {names:?}"
+    );
     let mut client =
         v1alpha::server_reflection_client::ServerReflectionClient::new(server.channel());
     let request = v1alpha::ServerReflectionRequest {

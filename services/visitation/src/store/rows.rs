@@ -10,24 +10,10 @@ use landsby_domain::board::VisitationFloor;
 use landsby_domain::scope::Scope;
 use landsby_domain::{AgencyId, Supervision};
 use landsby_platform::ApiError;
-use serde::de::DeserializeOwned;
-use sqlx::types::Json;
 use uuid::Uuid;
 
-/// A JSON document as both databases store it.
-pub type Doc = Json<serde_json::Value>;
-
-/// A value as a stored document.
-pub fn doc<T: serde::Serialize>(value: &T) -> Result<Doc, ApiError> {
-    serde_json::to_value(value)
-        .map(Json)
-        .map_err(|_| ApiError::internal("a record could not be stored"))
-}
-
-fn read<T: DeserializeOwned>(doc: Doc, what: &str) -> Result<T, ApiError> {
-    serde_json::from_value(doc.0)
-        .map_err(|_| ApiError::internal(format!("a stored {what} could not be read")))
-}
+use landsby_platform::db::from_doc as read;
+pub use landsby_platform::db::{Doc, doc};
 
 fn code<T>(parse: impl Fn(&str) -> Option<T>, raw: &str, what: &str) -> Result<T, ApiError> {
     parse(raw).ok_or_else(|| ApiError::internal(format!("unknown {what} code in the database")))

@@ -1,0 +1,476 @@
+//! The gRPC API of the notification service. Each handler: who is calling and may they (roles),
+//! validate the request at the edge, call the store scoped to the caller's agency, answer. Every call
+//! leaves an audit row (see `landsby_platform::audit`).
+//!
+//! SendNotification writes the message here, not the caller: the template of the kind in the
+//! recipient's language, then, for a parent-side recipient of a case with a secret address, every
+//! protected value withheld. Only the written message is stored and sent.
+
+mod authz;
+mod convert;
+
+pub use authz::Rpc;
+
+use crate::model::{
+    Channel, DeliveryRecord, DeliveryStatus, NotificationRecord, NotificationStatus, Preferences,
+    channels_for,
+};
+use crate::store::{Cursor, Filter, Store};
+use chrono::NaiveTime;
+use landsby_domain::notice::{self, Kind};
+use landsby_domain::{Affiliation, Language};
+use landsby_platform::audit::{Auditor, Call};
+use landsby_platform::pagination::{PageTokens, page_size};
+use landsby_platform::validate::{Violations, fingerprint_bytes};
+use landsby_platform::{ApiError, Caller};
+use landsby_proto::notification::{self as pb, notification_service_server::NotificationService};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+/// The longest idempotency key.
+const MAX_KEY: usize = 200;
+/// The most protected values one request may carry, and the longest one.
+const MAX_PROTECTED: usize = 20;
+const MAX_PROTECTED_LEN: usize = 500;
+/// The most inbox entries one MarkInboxRead may name.
+const MAX_MARK: usize = 500;
+
+/// What the API needs to know of the delivery side.
+#[derive(Debug, Clone)]
+pub struct Channels {
+    /// E-mail is configured.
+    pub email: bool,
+    /// SMS is configured.
+    pub sms: bool,
+    /// Webhooks are configured.
+    pub webhook: bool,
+    /// Quiet hours for recipients who have not chosen theirs.
+    pub quiet_from: NaiveTime,
+    pub quiet_until: NaiveTime,
+}
+
+impl Channels {
+    fn on(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::Email => self.email,
+            Channel::Sms => self.sms,
+            Channel::Webhook => self.webhook,
+            Channel::Inbox => true,
+        }
+    }
+}
+
+/// The notification service over a store.
+pub struct NotificationApi {
+    store: Arc<dyn Store>,
+    tokens: PageTokens,
+    auditor: Auditor,
+    channels: Channels,
+    /// Woken when deliveries are queued.
+    queued: Arc<Notify>,
+}
+
+impl NotificationApi {
+    /// The API over `store`, with page tokens from `tokens`, audited by `auditor`, delivering on
+    /// `channels`; `queued` is woken when deliveries are queued.
+    pub fn new(
+        store: Arc<dyn Store>,
+        tokens: PageTokens,
+        auditor: Auditor,
+        channels: Channels,
+        queued: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            tokens,
+            auditor,
+            channels,
+            queued,
+        }
+    }
+
+    async fn begin<T>(&self, request: &Request<T>, rpc: Rpc) -> Result<(Caller, Call), Status> {
+        self.auditor
+            .begin(request, rpc.method(), rpc.allowed())
+            .await
+    }
+
+    async fn preferences_of(
+        &self,
+        caller: &Caller,
+        recipient_id: &str,
+    ) -> Result<Preferences, ApiError> {
+        Ok(self
+            .store
+            .preferences(&caller.agency, recipient_id)
+            .await?
+            .unwrap_or_else(|| {
+                Preferences::defaults(
+                    recipient_id.to_owned(),
+                    self.channels.quiet_from,
+                    self.channels.quiet_until,
+                )
+            }))
+    }
+}
+
+/// A recipient id: a village member's UUID or a staff member's `sub`.
+fn recipient_id(v: &mut Violations, field: &str, raw: &str) -> Option<String> {
+    v.text(field, raw, 200)
+}
+
+/// The request's parameters, in order.
+fn parameters(raw: &std::collections::HashMap<String, String>) -> BTreeMap<String, String> {
+    raw.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// What makes two SendNotification requests the same: everything but the key, the parameters in
+/// key order (a map's encoding follows no order).
+fn request_fingerprint(
+    req: &pb::SendNotificationRequest,
+    params: &BTreeMap<String, String>,
+) -> String {
+    use prost::Message;
+    let mut canon = req.clone();
+    canon.idempotency_key.clear();
+    canon.parameters.clear();
+    let mut bytes = canon.encode_to_vec();
+    for (k, v) in params {
+        for part in [k, v] {
+            bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            bytes.extend_from_slice(part.as_bytes());
+        }
+    }
+    fingerprint_bytes(&bytes)
+}
+
+#[tonic::async_trait]
+impl NotificationService for NotificationApi {
+    async fn send_notification(
+        &self,
+        request: Request<pb::SendNotificationRequest>,
+    ) -> Result<Response<pb::SendNotificationResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::SendNotification).await?;
+        let req = request.into_inner();
+        let at = call.audit.at;
+        let result = async {
+            let mut v = Violations::new();
+            let key = v.text("idempotency_key", &req.idempotency_key, MAX_KEY);
+            let case_id = v.uuid("case_id", &req.case_id);
+            call.audit.case_id = case_id;
+            let recipient = v
+                .required("recipient", req.recipient.as_ref())
+                .and_then(|r| convert::recipient(&mut v, "recipient", r));
+            let kind = match Kind::parse(&req.kind) {
+                Some(kind) => Some(kind),
+                None => {
+                    v.add("kind", "is not a notification kind");
+                    None
+                }
+            };
+            let params = parameters(&req.parameters);
+            if let Some(kind) = kind {
+                for problem in notice::check(kind, &params) {
+                    v.add(problem.field, problem.problem);
+                }
+            }
+            let protection = convert::protection(&mut v, "protection", req.protection.as_ref());
+            v.finish()?;
+            let (Some(key), Some(case_id), Some(recipient), Some(kind), Some(protection)) =
+                (key, case_id, recipient, kind, protection)
+            else {
+                return Err(ApiError::internal(
+                    "validated notification without its parts",
+                ));
+            };
+            let print = request_fingerprint(&req, &params);
+            if let Some(first) = self
+                .store
+                .replay(&caller.agency, &key, &print, call.audit.clone())
+                .await?
+            {
+                return Ok(first);
+            }
+            let prefs = self.preferences_of(&caller, &recipient.id()).await?;
+            let language = prefs
+                .language
+                .or(recipient.language)
+                .unwrap_or(Language::Nb);
+            let (was_secret, mut protected) =
+                self.store.protection(&caller.agency, case_id).await?;
+            for value in &protection.1 {
+                if !protected.contains(value) {
+                    protected.push(value.clone());
+                }
+            }
+            let secret = was_secret || protection.0;
+            let written = notice::render(kind, language, &params)
+                .map_err(|_| ApiError::internal("checked parameters did not render"))?;
+            let affiliation = recipient
+                .affiliation
+                .as_deref()
+                .and_then(Affiliation::parse);
+            let (subject, body, redacted) = if secret && notice::parent_side(affiliation) {
+                let (subject, a) = notice::redact(&written.subject, &protected, language);
+                let (body, b) = notice::redact(&written.body, &protected, language);
+                (subject, body, a || b)
+            } else {
+                (written.subject, written.body, false)
+            };
+            let deliveries = channels_for(&recipient, &prefs.channels, |c| self.channels.on(c))
+                .into_iter()
+                .map(|(channel, address)| DeliveryRecord {
+                    id: Uuid::now_v7(),
+                    channel,
+                    address,
+                    status: DeliveryStatus::Pending,
+                    attempts: Vec::new(),
+                    next_attempt_at: at,
+                    dead_reason: String::new(),
+                    delivered_at: None,
+                })
+                .collect();
+            let notification = NotificationRecord {
+                id: Uuid::now_v7(),
+                agency: caller.agency.clone(),
+                case_id,
+                idempotency_key: key,
+                fingerprint: print,
+                recipient,
+                kind: kind.as_str().to_owned(),
+                language,
+                subject,
+                body,
+                redacted,
+                status: NotificationStatus::Pending,
+                created_at: at,
+                deliveries,
+            };
+            let accepted = self
+                .store
+                .accept(notification, (secret, protected), call.audit.clone())
+                .await?;
+            self.queued.notify_one();
+            Ok(accepted)
+        }
+        .await;
+        let notification = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::SendNotificationResponse {
+            notification: Some(convert::notification_to(&notification)),
+        }))
+    }
+
+    async fn get_notification(
+        &self,
+        request: Request<pb::GetNotificationRequest>,
+    ) -> Result<Response<pb::GetNotificationResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::GetNotification).await?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let id = v.uuid("notification_id", &req.notification_id);
+            let id = v.into_result(id)?;
+            let n = self
+                .store
+                .get(&caller.agency, id)
+                .await?
+                .ok_or(ApiError::NotFound {
+                    resource: "notification",
+                })?;
+            call.audit.case_id = Some(n.case_id);
+            Ok((n, vec![id]))
+        }
+        .await;
+        let n = self.auditor.read(call, result).await?;
+        Ok(Response::new(pb::GetNotificationResponse {
+            notification: Some(convert::notification_to(&n)),
+        }))
+    }
+
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::ListNotifications).await?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let limit = page_size(&mut v, "page_size", req.page_size);
+            let case_id = v.optional_uuid("case_id", &req.case_id);
+            let recipient = v.optional_text("recipient_id", &req.recipient_id, 200);
+            let status = v.optional_enumeration(
+                "status",
+                req.status,
+                landsby_platform::validate::known::<pb::NotificationStatus>,
+                convert::status_from,
+            );
+            v.finish()?;
+            let (Some(limit), Some(case_id), Some(recipient), Some(status)) =
+                (limit, case_id, recipient, status)
+            else {
+                return Err(ApiError::internal("validated list without its parts"));
+            };
+            call.audit.case_id = case_id;
+            let filter = Filter {
+                case_id,
+                recipient_id: (!recipient.is_empty()).then_some(recipient),
+                status,
+            };
+            let scope = format!("ListNotifications|{}|{filter:?}", caller.agency);
+            let after = self
+                .tokens
+                .decode::<Cursor>(&req.page_token, &scope, "page_token")
+                .await?;
+            let rows = self
+                .store
+                .list(&caller.agency, &filter, after, limit + 1)
+                .await?;
+            let (rows, token) = self
+                .tokens
+                .page(rows, limit, &scope, |n| (n.created_at, n.id))
+                .await?;
+            let ids = rows.iter().map(|n| n.id).collect();
+            Ok(((rows, token), ids))
+        }
+        .await;
+        let (rows, next_page_token) = self.auditor.read(call, result).await?;
+        Ok(Response::new(pb::ListNotificationsResponse {
+            notifications: rows.iter().map(convert::notification_to).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_inbox(
+        &self,
+        request: Request<pb::ListInboxRequest>,
+    ) -> Result<Response<pb::ListInboxResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::ListInbox).await?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let recipient = recipient_id(&mut v, "recipient_id", &req.recipient_id);
+            let limit = page_size(&mut v, "page_size", req.page_size);
+            v.finish()?;
+            let (Some(recipient), Some(limit)) = (recipient, limit) else {
+                return Err(ApiError::internal("validated list without its parts"));
+            };
+            let scope = format!(
+                "ListInbox|{}|{recipient}|{}",
+                caller.agency, req.unread_only
+            );
+            let after = self
+                .tokens
+                .decode::<Cursor>(&req.page_token, &scope, "page_token")
+                .await?;
+            let rows = self
+                .store
+                .inbox(
+                    &caller.agency,
+                    &recipient,
+                    req.unread_only,
+                    after,
+                    limit + 1,
+                )
+                .await?;
+            let (rows, token) = self
+                .tokens
+                .page(rows, limit, &scope, |e| (e.created_at, e.notification_id))
+                .await?;
+            let ids = rows.iter().map(|e| e.notification_id).collect();
+            Ok(((rows, token), ids))
+        }
+        .await;
+        let (rows, next_page_token) = self.auditor.read(call, result).await?;
+        Ok(Response::new(pb::ListInboxResponse {
+            items: rows.iter().map(convert::inbox_to).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn mark_inbox_read(
+        &self,
+        request: Request<pb::MarkInboxReadRequest>,
+    ) -> Result<Response<pb::MarkInboxReadResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::MarkInboxRead).await?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let recipient = recipient_id(&mut v, "recipient_id", &req.recipient_id);
+            if req.notification_ids.is_empty() || req.notification_ids.len() > MAX_MARK {
+                v.add("notification_ids", "must name 1-500 notifications");
+            }
+            let ids: Vec<Option<Uuid>> = req
+                .notification_ids
+                .iter()
+                .take(MAX_MARK)
+                .enumerate()
+                .map(|(i, raw)| v.uuid(&format!("notification_ids[{i}]"), raw))
+                .collect();
+            v.finish()?;
+            let (Some(recipient), Some(ids)) =
+                (recipient, ids.into_iter().collect::<Option<Vec<_>>>())
+            else {
+                return Err(ApiError::internal("validated marks without their parts"));
+            };
+            self.store
+                .mark_read(&caller.agency, &recipient, &ids, call.audit.clone())
+                .await
+        }
+        .await;
+        let marked = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::MarkInboxReadResponse {
+            marked: i32::try_from(marked).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn get_preferences(
+        &self,
+        request: Request<pb::GetPreferencesRequest>,
+    ) -> Result<Response<pb::GetPreferencesResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::GetPreferences).await?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let recipient = recipient_id(&mut v, "recipient_id", &req.recipient_id);
+            let recipient = v.into_result(recipient)?;
+            let prefs = self.preferences_of(&caller, &recipient).await?;
+            Ok((prefs, Vec::new()))
+        }
+        .await;
+        let prefs = self.auditor.read(call, result).await?;
+        Ok(Response::new(pb::GetPreferencesResponse {
+            preferences: Some(convert::preferences_to(&prefs)),
+        }))
+    }
+
+    async fn set_preferences(
+        &self,
+        request: Request<pb::SetPreferencesRequest>,
+    ) -> Result<Response<pb::SetPreferencesResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::SetPreferences).await?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let parsed = v
+                .required("preferences", req.preferences.as_ref())
+                .and_then(|p| convert::preferences_from(&mut v, "preferences", p, &self.channels));
+            v.finish()?;
+            let Some((prefs, expected)) = parsed else {
+                return Err(ApiError::internal(
+                    "validated preferences without their parts",
+                ));
+            };
+            self.store
+                .set_preferences(&caller.agency, prefs, expected, call.audit.clone())
+                .await
+        }
+        .await;
+        let prefs = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::SetPreferencesResponse {
+            preferences: Some(convert::preferences_to(&prefs)),
+        }))
+    }
+}

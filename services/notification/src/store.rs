@@ -1,0 +1,937 @@
+//! The notification service's storage, written once in SQL that PostgreSQL and SQLite both run, with
+//! one migration folder per database. Everything callers reach is scoped to their agency; the
+//! delivery queue ([`Store::claim`] and what follows) serves every agency.
+//!
+//! The queue is the `deliveries` table, not a job library: a notification and its deliveries commit
+//! in one transaction (nothing accepted is unqueued, nothing queued is unaccepted), and the queue's
+//! rules are ours to see and test. A sender *leases* a delivery and counts the attempt when it takes
+//! it, so a sender killed mid-send uses up an attempt and the delivery is taken up again when the
+//! lease ends: at-least-once, bounded by `delivery.max_attempts`, never stuck behind a dead sender.
+//!
+//! The two `impl` blocks repeat one list of bounds: Rust does not carry a trait's where-clauses to
+//! the places that use it. Keep the lists in step.
+
+use crate::model::{
+    AttemptRecord, Channel, DeliveryRecord, DeliveryStatus, InboxEntry, NotificationRecord,
+    NotificationStatus, Preferences, RecipientRecord, status_of,
+};
+use chrono::{DateTime, NaiveTime, Utc};
+use landsby_domain::{AgencyId, Language};
+use landsby_platform::ApiError;
+use landsby_platform::audit::{self, AuditEntry};
+use landsby_platform::db::{DbPool, Dialect, Doc, doc, from_doc};
+use sqlx::{Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Where a listing continues: after this creation time and id (newest first).
+pub type Cursor = (DateTime<Utc>, Uuid);
+
+/// Filters of ListNotifications.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub case_id: Option<Uuid>,
+    pub recipient_id: Option<String>,
+    pub status: Option<NotificationStatus>,
+}
+
+/// A delivery a sender has taken, with what it needs to send it.
+#[derive(Clone)]
+pub struct Claimed {
+    pub delivery_id: Uuid,
+    pub channel: Channel,
+    pub address: String,
+    /// This attempt's number (attempts are counted when taken).
+    pub attempt: i64,
+    pub notification: NotificationRecord,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted by the channel.
+    Delivered,
+    /// Failed; tried again at `retry_at`, or given up (DEAD) when None.
+    Failed {
+        error: String,
+        permanent: bool,
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// Not attempted: held until `until` (quiet hours). The attempt is not counted.
+    Deferred { until: DateTime<Utc> },
+}
+
+/// The notification service's storage.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// What the case's parent-side recipients must never be sent, as remembered.
+    async fn protection(
+        &self,
+        agency: &AgencyId,
+        case_id: Uuid,
+    ) -> Result<(bool, Vec<String>), ApiError>;
+
+    /// The notification an earlier request with this key made: Some when the request is the same,
+    /// INVALID_ARGUMENT on `idempotency_key` when it is not.
+    async fn replay(
+        &self,
+        agency: &AgencyId,
+        key: &str,
+        fingerprint: &str,
+        audit: AuditEntry,
+    ) -> Result<Option<NotificationRecord>, ApiError>;
+
+    /// Accepts a notification with its deliveries, remembering the case's protection (the union of
+    /// what was remembered and `protection`). A concurrent request with the same key gets the first
+    /// notification.
+    async fn accept(
+        &self,
+        notification: NotificationRecord,
+        protection: (bool, Vec<String>),
+        audit: AuditEntry,
+    ) -> Result<NotificationRecord, ApiError>;
+
+    /// One notification with its deliveries and attempts.
+    async fn get(
+        &self,
+        agency: &AgencyId,
+        id: Uuid,
+    ) -> Result<Option<NotificationRecord>, ApiError>;
+
+    /// Notifications newest first, up to `limit`, after `after`.
+    async fn list(
+        &self,
+        agency: &AgencyId,
+        filter: &Filter,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, ApiError>;
+
+    /// A recipient's inbox, newest first.
+    async fn inbox(
+        &self,
+        agency: &AgencyId,
+        recipient_id: &str,
+        unread_only: bool,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, ApiError>;
+
+    /// Marks entries read; how many were unread.
+    async fn mark_read(
+        &self,
+        agency: &AgencyId,
+        recipient_id: &str,
+        ids: &[Uuid],
+        audit: AuditEntry,
+    ) -> Result<u64, ApiError>;
+
+    /// A recipient's preferences, if set.
+    async fn preferences(
+        &self,
+        agency: &AgencyId,
+        recipient_id: &str,
+    ) -> Result<Option<Preferences>, ApiError>;
+
+    /// Sets preferences at `expected_version` (0: not set yet).
+    async fn set_preferences(
+        &self,
+        agency: &AgencyId,
+        preferences: Preferences,
+        expected_version: i64,
+        audit: AuditEntry,
+    ) -> Result<Preferences, ApiError>;
+
+    /// Takes up to `limit` deliveries due at `now` that no sender holds, holding them until
+    /// `lease_until` and counting an attempt on each.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, ApiError>;
+
+    /// Records how a taken delivery's attempt ended, at `at`.
+    async fn finish(
+        &self,
+        claimed: &Claimed,
+        outcome: Outcome,
+        at: DateTime<Utc>,
+    ) -> Result<(), ApiError>;
+
+    /// The quiet hours and channels a recipient chose (for the sender).
+    async fn quiet_hours(
+        &self,
+        agency: &AgencyId,
+        recipient_id: &str,
+    ) -> Result<Option<(NaiveTime, NaiveTime)>, ApiError>;
+}
+
+/// The store for a service database.
+pub fn open(db: DbPool) -> Arc<dyn Store> {
+    match db {
+        DbPool::Postgres(pool) => Arc::new(SqlStore { pool }),
+        DbPool::Sqlite(pool) => Arc::new(SqlStore { pool }),
+    }
+}
+
+/// The store over a pool of either database.
+struct SqlStore<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+#[derive(FromRow)]
+struct NotificationRow {
+    id: Uuid,
+    agency: String,
+    case_id: Uuid,
+    idempotency_key: String,
+    fingerprint: String,
+    recipient: Doc,
+    kind: String,
+    language: String,
+    subject: String,
+    body: String,
+    redacted: bool,
+    status: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct DeliveryRow {
+    id: Uuid,
+    notification_id: Uuid,
+    channel: String,
+    address: String,
+    status: String,
+    attempts: i64,
+    next_attempt_at: DateTime<Utc>,
+    dead_reason: String,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(FromRow)]
+struct AttemptRow {
+    delivery_id: Uuid,
+    n: i64,
+    attempted_at: DateTime<Utc>,
+    ok: bool,
+    error: String,
+    permanent: bool,
+}
+
+#[derive(FromRow)]
+struct InboxRow {
+    notification_id: Uuid,
+    case_id: Uuid,
+    kind: String,
+    subject: String,
+    body: String,
+    created_at: DateTime<Utc>,
+    read_at: Option<DateTime<Utc>>,
+}
+
+#[derive(FromRow)]
+struct PreferencesRow {
+    recipient_id: String,
+    channels: Doc,
+    language: Option<String>,
+    quiet_from: String,
+    quiet_until: String,
+    version: i64,
+}
+
+#[derive(FromRow)]
+struct ProtectionRow {
+    secret_address: bool,
+    protected_values: Doc,
+}
+
+fn code<T>(parse: impl Fn(&str) -> Option<T>, raw: &str, what: &str) -> Result<T, ApiError> {
+    parse(raw).ok_or_else(|| ApiError::internal(format!("unknown {what} code in the database")))
+}
+
+fn clock(raw: &str) -> Result<NaiveTime, ApiError> {
+    landsby_domain::time::clock_time(raw)
+        .ok_or_else(|| ApiError::internal("a stored time of day could not be read"))
+}
+
+fn hhmm(t: NaiveTime) -> String {
+    t.format("%H:%M").to_string()
+}
+
+impl NotificationRow {
+    fn into_record(self, deliveries: Vec<DeliveryRecord>) -> Result<NotificationRecord, ApiError> {
+        Ok(NotificationRecord {
+            id: self.id,
+            agency: AgencyId::parse(&self.agency)
+                .ok_or_else(|| ApiError::internal("a stored agency could not be read"))?,
+            case_id: self.case_id,
+            idempotency_key: self.idempotency_key,
+            fingerprint: self.fingerprint,
+            recipient: from_doc::<RecipientRecord>(self.recipient, "recipient")?,
+            kind: self.kind,
+            language: code(Language::parse, &self.language, "language")?,
+            subject: self.subject,
+            body: self.body,
+            redacted: self.redacted,
+            status: code(NotificationStatus::parse, &self.status, "status")?,
+            created_at: self.created_at,
+            deliveries,
+        })
+    }
+}
+
+impl PreferencesRow {
+    fn into_record(self) -> Result<Preferences, ApiError> {
+        let channels: Vec<String> = from_doc(self.channels, "channel list")?;
+        Ok(Preferences {
+            recipient_id: self.recipient_id,
+            channels: channels
+                .iter()
+                .map(|c| code(Channel::parse, c, "channel"))
+                .collect::<Result<_, _>>()?,
+            language: self
+                .language
+                .map(|l| code(Language::parse, &l, "language"))
+                .transpose()?,
+            quiet_from: clock(&self.quiet_from)?,
+            quiet_until: clock(&self.quiet_until)?,
+            version: self.version,
+        })
+    }
+}
+
+const NOTIFICATION_COLUMNS: &str = "id, agency, case_id, idempotency_key, fingerprint, recipient, \
+    kind, language, subject, body, redacted, status, created_at";
+const DELIVERY_COLUMNS: &str = "id, notification_id, channel, address, status, attempts, \
+    next_attempt_at, dead_reason, delivered_at";
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Doc: Encode<'q, DB> + Type<DB>,
+    for<'q> sqlx::types::Json<Vec<Uuid>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
+    for<'r> NotificationRow: FromRow<'r, DB::Row>,
+    for<'r> DeliveryRow: FromRow<'r, DB::Row>,
+    for<'r> AttemptRow: FromRow<'r, DB::Row>,
+    for<'r> InboxRow: FromRow<'r, DB::Row>,
+    for<'r> PreferencesRow: FromRow<'r, DB::Row>,
+    for<'r> ProtectionRow: FromRow<'r, DB::Row>,
+    for<'r> (Uuid,): FromRow<'r, DB::Row>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    /// The notifications of `rows` with their deliveries and attempts, in the rows' order.
+    async fn with_deliveries(
+        conn: &mut DB::Connection,
+        rows: Vec<NotificationRow>,
+    ) -> Result<Vec<NotificationRecord>, ApiError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE notification_id IN ({}) ORDER BY channel",
+            placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query_as::<DB, DeliveryRow>(sqlx::AssertSqlSafe(sql));
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        let deliveries = q.fetch_all(&mut *conn).await?;
+        let attempts: Vec<AttemptRow> = if deliveries.is_empty() {
+            Vec::new()
+        } else {
+            let sql = format!(
+                "SELECT delivery_id, n, attempted_at, ok, error, permanent FROM delivery_attempts \
+                 WHERE delivery_id IN ({}) ORDER BY n",
+                placeholders(1, deliveries.len())
+            );
+            let mut q = sqlx::query_as::<DB, AttemptRow>(sqlx::AssertSqlSafe(sql));
+            for d in &deliveries {
+                q = q.bind(d.id);
+            }
+            q.fetch_all(&mut *conn).await?
+        };
+        rows.into_iter()
+            .map(|row| {
+                let mine = deliveries
+                    .iter()
+                    .filter(|d| d.notification_id == row.id)
+                    .map(|d| {
+                        Ok(DeliveryRecord {
+                            id: d.id,
+                            channel: code(Channel::parse, &d.channel, "channel")?,
+                            address: d.address.clone(),
+                            status: code(DeliveryStatus::parse, &d.status, "delivery status")?,
+                            attempts: attempts
+                                .iter()
+                                .filter(|a| a.delivery_id == d.id)
+                                .map(|a| AttemptRecord {
+                                    n: a.n,
+                                    at: a.attempted_at,
+                                    ok: a.ok,
+                                    error: a.error.clone(),
+                                    permanent: a.permanent,
+                                })
+                                .collect(),
+                            next_attempt_at: d.next_attempt_at,
+                            dead_reason: d.dead_reason.clone(),
+                            delivered_at: d.delivered_at,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ApiError>>()?;
+                row.into_record(mine)
+            })
+            .collect()
+    }
+
+    async fn by_key(
+        conn: &mut DB::Connection,
+        agency: &AgencyId,
+        key: &str,
+    ) -> Result<Option<NotificationRecord>, ApiError> {
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE agency = $1 AND idempotency_key = $2"
+        );
+        let row: Option<NotificationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(agency.as_str().to_owned())
+            .bind(key.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?;
+        let rows = row.into_iter().collect();
+        Ok(Self::with_deliveries(conn, rows).await?.pop())
+    }
+
+    /// The earlier notification for a repeated key, or INVALID_ARGUMENT for another request.
+    fn same_request(
+        first: NotificationRecord,
+        fingerprint: &str,
+    ) -> Result<NotificationRecord, ApiError> {
+        if first.fingerprint == fingerprint {
+            Ok(first)
+        } else {
+            Err(ApiError::invalid(
+                "idempotency_key",
+                "was already used for a different notification; use a new key for a new one",
+            ))
+        }
+    }
+
+    async fn protection_in(
+        conn: &mut DB::Connection,
+        agency: &AgencyId,
+        case_id: Uuid,
+    ) -> Result<(bool, Vec<String>), ApiError> {
+        let row: Option<ProtectionRow> = sqlx::query_as(
+            "SELECT secret_address, protected_values FROM case_protections \
+             WHERE agency = $1 AND case_id = $2",
+        )
+        .bind(agency.as_str().to_owned())
+        .bind(case_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match row {
+            None => Ok((false, Vec::new())),
+            Some(r) => Ok((
+                r.secret_address,
+                from_doc(r.protected_values, "protected values")?,
+            )),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<DB> Store for SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Doc: Encode<'q, DB> + Type<DB>,
+    for<'q> sqlx::types::Json<Vec<Uuid>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
+    for<'r> NotificationRow: FromRow<'r, DB::Row>,
+    for<'r> DeliveryRow: FromRow<'r, DB::Row>,
+    for<'r> AttemptRow: FromRow<'r, DB::Row>,
+    for<'r> InboxRow: FromRow<'r, DB::Row>,
+    for<'r> PreferencesRow: FromRow<'r, DB::Row>,
+    for<'r> ProtectionRow: FromRow<'r, DB::Row>,
+    for<'r> (Uuid,): FromRow<'r, DB::Row>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
+    for<'r> (i64,): FromRow<'r, DB::Row>,
+{
+    async fn protection(
+        &self,
+        agency: &AgencyId,
+        case_id: Uuid,
+    ) -> Result<(bool, Vec<String>), ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::protection_in(&mut conn, agency, case_id).await
+    }
+
+    async fn replay(
+        &self,
+        agency: &AgencyId,
+        key: &str,
+        fingerprint: &str,
+        mut audit: AuditEntry,
+    ) -> Result<Option<NotificationRecord>, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(first) = Self::by_key(&mut conn, agency, key).await? else {
+            return Ok(None);
+        };
+        let first = Self::same_request(first, fingerprint)?;
+        audit.case_id = Some(first.case_id);
+        audit.resource_ids = vec![first.id];
+        audit::append(&mut *conn, &audit).await?;
+        Ok(Some(first))
+    }
+
+    async fn accept(
+        &self,
+        n: NotificationRecord,
+        (secret, values): (bool, Vec<String>),
+        mut audit: AuditEntry,
+    ) -> Result<NotificationRecord, ApiError> {
+        audit.case_id = Some(n.case_id);
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let inserted: Option<(Uuid,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO notifications ({NOTIFICATION_COLUMNS}, recipient_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (agency, idempotency_key) DO NOTHING RETURNING id"
+        )))
+        .bind(n.id)
+        .bind(n.agency.as_str().to_owned())
+        .bind(n.case_id)
+        .bind(n.idempotency_key.clone())
+        .bind(n.fingerprint.clone())
+        .bind(doc(&n.recipient)?)
+        .bind(n.kind.clone())
+        .bind(n.language.as_str().to_owned())
+        .bind(n.subject.clone())
+        .bind(n.body.clone())
+        .bind(n.redacted)
+        .bind(n.status.as_str().to_owned())
+        .bind(n.created_at)
+        .bind(n.recipient.id())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            // A concurrent request with the same key got there first.
+            let first = Self::by_key(&mut tx, &n.agency, &n.idempotency_key)
+                .await?
+                .ok_or_else(|| ApiError::internal("a claimed key could not be read back"))?;
+            let first = Self::same_request(first, &n.fingerprint)?;
+            audit.resource_ids = vec![first.id];
+            audit::append(&mut *tx, &audit).await?;
+            tx.commit().await?;
+            return Ok(first);
+        }
+        for d in &n.deliveries {
+            sqlx::query(
+                "INSERT INTO deliveries (id, notification_id, agency, channel, address, status, \
+                 attempts, next_attempt_at, lease_until, dead_reason, delivered_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, NULL, '', NULL)",
+            )
+            .bind(d.id)
+            .bind(n.id)
+            .bind(n.agency.as_str().to_owned())
+            .bind(d.channel.as_str().to_owned())
+            .bind(d.address.clone())
+            .bind(d.status.as_str().to_owned())
+            .bind(d.next_attempt_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (was_secret, mut remembered) =
+            Self::protection_in(&mut tx, &n.agency, n.case_id).await?;
+        for v in values {
+            if !remembered.contains(&v) {
+                remembered.push(v);
+            }
+        }
+        if secret || was_secret || !remembered.is_empty() {
+            sqlx::query(
+                "INSERT INTO case_protections (agency, case_id, secret_address, protected_values, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agency, case_id) DO UPDATE \
+                 SET secret_address = excluded.secret_address, \
+                 protected_values = excluded.protected_values, updated_at = excluded.updated_at",
+            )
+            .bind(n.agency.as_str().to_owned())
+            .bind(n.case_id)
+            .bind(secret || was_secret)
+            .bind(doc(&remembered)?)
+            .bind(n.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit.resource_ids = vec![n.id];
+        audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn get(
+        &self,
+        agency: &AgencyId,
+        id: Uuid,
+    ) -> Result<Option<NotificationRecord>, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE agency = $1 AND id = $2"
+        );
+        let row: Option<NotificationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(agency.as_str().to_owned())
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(Self::with_deliveries(&mut conn, row.into_iter().collect())
+            .await?
+            .pop())
+    }
+
+    async fn list(
+        &self,
+        agency: &AgencyId,
+        f: &Filter,
+        after: Option<Cursor>,
+        n: usize,
+    ) -> Result<Vec<NotificationRecord>, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE agency = $1 \
+             AND ($2 IS NULL OR case_id = $2) AND ($3 IS NULL OR recipient_id = $3) \
+             AND ($4 IS NULL OR status = $4) \
+             AND ($5 IS NULL OR created_at < $5 OR (created_at = $5 AND id < $6)) \
+             ORDER BY created_at DESC, id DESC LIMIT $7"
+        );
+        let rows: Vec<NotificationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(agency.as_str().to_owned())
+            .bind(f.case_id)
+            .bind(f.recipient_id.clone())
+            .bind(f.status.map(|s| s.as_str().to_owned()))
+            .bind(after.map(|(at, _)| at))
+            .bind(after.map(|(_, id)| id))
+            .bind(limit(n))
+            .fetch_all(&mut *conn)
+            .await?;
+        Self::with_deliveries(&mut conn, rows).await
+    }
+
+    async fn inbox(
+        &self,
+        agency: &AgencyId,
+        recipient_id: &str,
+        unread_only: bool,
+        after: Option<Cursor>,
+        n: usize,
+    ) -> Result<Vec<InboxEntry>, ApiError> {
+        let rows: Vec<InboxRow> = sqlx::query_as(
+            "SELECT i.notification_id, n.case_id, n.kind, n.subject, n.body, i.created_at, i.read_at \
+             FROM inbox i JOIN notifications n ON n.id = i.notification_id \
+             WHERE i.agency = $1 AND i.recipient_id = $2 AND ($3 = FALSE OR i.read_at IS NULL) \
+             AND ($4 IS NULL OR i.created_at < $4 OR (i.created_at = $4 AND i.notification_id < $5)) \
+             ORDER BY i.created_at DESC, i.notification_id DESC LIMIT $6",
+        )
+        .bind(agency.as_str().to_owned())
+        .bind(recipient_id.to_owned())
+        .bind(unread_only)
+        .bind(after.map(|(at, _)| at))
+        .bind(after.map(|(_, id)| id))
+        .bind(limit(n))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| InboxEntry {
+                notification_id: r.notification_id,
+                case_id: r.case_id,
+                kind: r.kind,
+                subject: r.subject,
+                body: r.body,
+                created_at: r.created_at,
+                read_at: r.read_at,
+            })
+            .collect())
+    }
+
+    async fn mark_read(
+        &self,
+        agency: &AgencyId,
+        recipient_id: &str,
+        ids: &[Uuid],
+        mut audit: AuditEntry,
+    ) -> Result<u64, ApiError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let sql = format!(
+            "UPDATE inbox SET read_at = $1 WHERE agency = $2 AND recipient_id = $3 \
+             AND read_at IS NULL AND notification_id IN ({}) RETURNING notification_id",
+            placeholders(4, ids.len())
+        );
+        let mut q = sqlx::query_as::<DB, (Uuid,)>(sqlx::AssertSqlSafe(sql))
+            .bind(audit.at)
+            .bind(agency.as_str().to_owned())
+            .bind(recipient_id.to_owned());
+        for id in ids {
+            q = q.bind(*id);
+        }
+        let marked = q.fetch_all(&mut *tx).await?.len() as u64;
+        audit.resource_ids = ids.to_vec();
+        audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
+        Ok(marked)
+    }
+
+    async fn preferences(
+        &self,
+        agency: &AgencyId,
+        recipient_id: &str,
+    ) -> Result<Option<Preferences>, ApiError> {
+        let row: Option<PreferencesRow> = sqlx::query_as(
+            "SELECT recipient_id, channels, language, quiet_from, quiet_until, version \
+             FROM preferences WHERE agency = $1 AND recipient_id = $2",
+        )
+        .bind(agency.as_str().to_owned())
+        .bind(recipient_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(PreferencesRow::into_record).transpose()
+    }
+
+    async fn set_preferences(
+        &self,
+        agency: &AgencyId,
+        mut p: Preferences,
+        expected_version: i64,
+        audit: AuditEntry,
+    ) -> Result<Preferences, ApiError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let channels: Vec<&str> = p.channels.iter().map(|c| c.as_str()).collect();
+        let changed: Option<(i64,)> = if expected_version == 0 {
+            sqlx::query_as(
+                "INSERT INTO preferences (agency, recipient_id, channels, language, quiet_from, \
+                 quiet_until, version, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7) \
+                 ON CONFLICT (agency, recipient_id) DO NOTHING RETURNING version",
+            )
+            .bind(agency.as_str().to_owned())
+            .bind(p.recipient_id.clone())
+            .bind(doc(&channels)?)
+            .bind(p.language.map(|l| l.as_str().to_owned()))
+            .bind(hhmm(p.quiet_from))
+            .bind(hhmm(p.quiet_until))
+            .bind(audit.at)
+            .fetch_optional(&mut *tx)
+            .await?
+        } else {
+            sqlx::query_as(
+                "UPDATE preferences SET channels = $3, language = $4, quiet_from = $5, \
+                 quiet_until = $6, version = version + 1, updated_at = $7 \
+                 WHERE agency = $1 AND recipient_id = $2 AND version = $8 RETURNING version",
+            )
+            .bind(agency.as_str().to_owned())
+            .bind(p.recipient_id.clone())
+            .bind(doc(&channels)?)
+            .bind(p.language.map(|l| l.as_str().to_owned()))
+            .bind(hhmm(p.quiet_from))
+            .bind(hhmm(p.quiet_until))
+            .bind(audit.at)
+            .bind(expected_version)
+            .fetch_optional(&mut *tx)
+            .await?
+        };
+        if changed.is_none() {
+            return Err(ApiError::StaleEtag {
+                resource: "preferences",
+            });
+        }
+        audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
+        p.version = expected_version + 1;
+        Ok(p)
+    }
+
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        n: usize,
+    ) -> Result<Vec<Claimed>, ApiError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let due = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries \
+             WHERE status IN ('pending', 'deferred', 'retrying') AND next_attempt_at <= $1 \
+             AND (lease_until IS NULL OR lease_until <= $1) \
+             ORDER BY next_attempt_at LIMIT $2{}",
+            DB::SKIP_LOCKED
+        );
+        let taken: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(due))
+            .bind(now)
+            .bind(limit(n))
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut out = Vec::with_capacity(taken.len());
+        for d in taken {
+            sqlx::query(
+                "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1 WHERE id = $1",
+            )
+            .bind(d.id)
+            .bind(lease_until)
+            .execute(&mut *tx)
+            .await?;
+            let sql = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1");
+            let row: NotificationRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(d.notification_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            out.push(Claimed {
+                delivery_id: d.id,
+                channel: code(Channel::parse, &d.channel, "channel")?,
+                address: d.address,
+                attempt: d.attempts + 1,
+                notification: row.into_record(Vec::new())?,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn finish(
+        &self,
+        c: &Claimed,
+        outcome: Outcome,
+        at: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        match &outcome {
+            Outcome::Deferred { until } => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'deferred', next_attempt_at = $2, \
+                     lease_until = NULL, attempts = attempts - 1 WHERE id = $1",
+                )
+                .bind(c.delivery_id)
+                .bind(*until)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Outcome::Delivered | Outcome::Failed { .. } => {
+                let (ok, error, permanent) = match &outcome {
+                    Outcome::Failed {
+                        error, permanent, ..
+                    } => (false, error.clone(), *permanent),
+                    _ => (true, String::new(), false),
+                };
+                sqlx::query(
+                    "INSERT INTO delivery_attempts (delivery_id, n, attempted_at, ok, error, \
+                     permanent) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, n) DO NOTHING",
+                )
+                .bind(c.delivery_id)
+                .bind(c.attempt)
+                .bind(at)
+                .bind(ok)
+                .bind(error.clone())
+                .bind(permanent)
+                .execute(&mut *tx)
+                .await?;
+                let (status, next, reason, delivered) = match &outcome {
+                    Outcome::Delivered => ("delivered", at, String::new(), Some(at)),
+                    Outcome::Failed {
+                        retry_at: Some(when),
+                        ..
+                    } => ("retrying", *when, String::new(), None),
+                    Outcome::Failed {
+                        error, permanent, ..
+                    } => (
+                        "dead",
+                        at,
+                        if *permanent {
+                            error.clone()
+                        } else {
+                            format!("gave up after {} attempts: {error}", c.attempt)
+                        },
+                        None,
+                    ),
+                    Outcome::Deferred { .. } => ("deferred", at, String::new(), None),
+                };
+                sqlx::query(
+                    "UPDATE deliveries SET status = $2, next_attempt_at = $3, lease_until = NULL, \
+                     dead_reason = $4, delivered_at = $5 WHERE id = $1",
+                )
+                .bind(c.delivery_id)
+                .bind(status.to_owned())
+                .bind(next)
+                .bind(reason)
+                .bind(delivered)
+                .execute(&mut *tx)
+                .await?;
+                if ok && c.channel == Channel::Inbox {
+                    sqlx::query(
+                        "INSERT INTO inbox (notification_id, agency, recipient_id, created_at, \
+                         read_at) VALUES ($1, $2, $3, $4, NULL) ON CONFLICT (notification_id) DO NOTHING",
+                    )
+                    .bind(c.notification.id)
+                    .bind(c.notification.agency.as_str().to_owned())
+                    .bind(c.notification.recipient.id())
+                    .bind(c.notification.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        let statuses: Vec<(String,)> =
+            sqlx::query_as("SELECT status FROM deliveries WHERE notification_id = $1")
+                .bind(c.notification.id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let statuses = statuses
+            .iter()
+            .map(|(s,)| code(DeliveryStatus::parse, s, "delivery status"))
+            .collect::<Result<Vec<_>, _>>()?;
+        sqlx::query("UPDATE notifications SET status = $2 WHERE id = $1")
+            .bind(c.notification.id)
+            .bind(status_of(&statuses).as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn quiet_hours(
+        &self,
+        agency: &AgencyId,
+        recipient_id: &str,
+    ) -> Result<Option<(NaiveTime, NaiveTime)>, ApiError> {
+        Ok(self
+            .preferences(agency, recipient_id)
+            .await?
+            .map(|p| (p.quiet_from, p.quiet_until)))
+    }
+}
