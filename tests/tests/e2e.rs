@@ -1,7 +1,9 @@
 //! Across real processes on PostgreSQL: `landsby migrate` prepares the database, two replicas of
 //! `landsby-case` serve it, a case written through one is read through the other; and
 //! `landsby-visitation` checks a caseworker's adjustment against the board's floor it reads from
-//! `landsby-case` in another process.
+//! `landsby-case` in another process; and `landsby-notification`, killed with SIGKILL while a
+//! webhook is on its way, makes the delivery after a restart, while no log line of either process
+//! shows a secret address.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -269,5 +271,147 @@ async fn the_visitation_service_checks_an_adjustment_against_the_case_service_in
 fn prost_types_mask(paths: &[&str]) -> prost_types::FieldMask {
     prost_types::FieldMask {
         paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+    }
+}
+
+/// The letters and digits of `s`, lower-cased: how a leak is looked for, whatever its spacing.
+fn squashed(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_cut_off_by_kill_9_is_made_after_a_restart_and_no_log_shows_the_secret_address()
+{
+    use landsby_proto::notification::{
+        self as npb, notification_service_client::NotificationServiceClient,
+    };
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const CANARY: &str = "Kanarigata 17B, 9999 Fuglevik";
+    const FOSTER_PHONE: &str = "+47 481 23 456";
+    let db = TestDb::new(Backend::Postgres).await;
+    // The agency's platform: hangs on the first delivery (the sender is killed while it waits),
+    // answers once the service is back.
+    let hang = Arc::new(AtomicBool::new(true));
+    let hanging = hang.clone();
+    let mut platform = landsby_testkit::http::http_server(move |_| {
+        (!hanging.load(Ordering::SeqCst)).then(|| (204, String::new()))
+    })
+    .await;
+    let settings = [
+        ("LANDSBY_DELIVERY__WEBHOOK__URL", platform.url.clone()),
+        (
+            "LANDSBY_DELIVERY__WEBHOOK__SECRET",
+            "an-e2e-webhook-secret-of-32-characters-or-more".to_owned(),
+        ),
+        ("LANDSBY_DELIVERY__ATTEMPT_TIMEOUT", "2s".to_owned()),
+        ("LANDSBY_DELIVERY__POLL_INTERVAL", "50ms".to_owned()),
+        ("LANDSBY_DELIVERY__QUIET_FROM", "00:00".to_owned()),
+        ("LANDSBY_DELIVERY__QUIET_UNTIL", "00:00".to_owned()),
+        ("LANDSBY_LOG__LEVEL", "debug".to_owned()),
+    ];
+    let (mut first, addr) = service("notification", &db, &settings);
+    let mut client = NotificationServiceClient::new(serving(addr).await);
+    let token = landsby_testkit::caseworker();
+    let params: std::collections::HashMap<String, String> = [
+        ("subject".to_owned(), "Samvær".to_owned()),
+        (
+            "body".to_owned(),
+            format!("Vi møtes hos fosterforeldrene i {CANARY}, ring {FOSTER_PHONE}."),
+        ),
+    ]
+    .into();
+    let request = npb::SendNotificationRequest {
+        idempotency_key: "e2e-kill-1".into(),
+        case_id: "0195b7a4-0000-7000-8000-00000000c001".into(),
+        recipient: Some(npb::Recipient {
+            member_id: "0195b7a4-0000-7000-8000-00000000a001".into(),
+            affiliation: pb::Affiliation::BirthFamily.into(),
+            ..Default::default()
+        }),
+        kind: "free_text".into(),
+        parameters: params,
+        protection: Some(npb::CaseProtection {
+            secret_address: true,
+            protected_values: vec![CANARY.into(), FOSTER_PHONE.into()],
+        }),
+    };
+    let sent = client
+        .send_notification(landsby_testkit::authed(&token, request))
+        .await
+        .unwrap()
+        .into_inner()
+        .notification
+        .unwrap();
+    assert!(sent.redacted);
+    // The webhook is on its way: kill -9 the service while the platform holds the request.
+    let cut_off = platform.next().await;
+    first.signal("KILL");
+    first.wait_exit(Duration::from_secs(10)).expect("killed");
+    hang.store(false, Ordering::SeqCst);
+
+    // Restarted, the service takes the delivery up again once its lease ends, and makes it.
+    let (mut second, addr) = service("notification", &db, &settings);
+    let mut client = NotificationServiceClient::new(serving(addr).await);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        let n = client
+            .get_notification(landsby_testkit::authed(
+                &token,
+                npb::GetNotificationRequest {
+                    notification_id: sent.id.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .notification
+            .unwrap();
+        if n.status() == npb::NotificationStatus::Delivered {
+            break n;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never delivered: {n:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let hook = delivered
+        .deliveries
+        .iter()
+        .find(|d| d.channel() == npb::Channel::Webhook)
+        .unwrap();
+    assert_eq!(
+        hook.attempts.len(),
+        1,
+        "the cut-off attempt left no outcome"
+    );
+    assert!(hook.attempts[0].ok);
+    let made = platform.next().await;
+    assert_eq!(
+        made.header("idempotency-key"),
+        cut_off.header("idempotency-key"),
+        "the platform can tell the repeat by its key"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(platform.requests.try_recv().is_err(), "no third request");
+
+    // The secret address is in no log line and in nothing sent.
+    let mut seen = first.output();
+    seen.extend(second.output());
+    seen.push(String::from_utf8_lossy(&cut_off.body).into_owned());
+    seen.push(String::from_utf8_lossy(&made.body).into_owned());
+    assert!(seen.len() > 4, "the services logged");
+    for needle in ["Kanarigata 17", "9999 Fuglevik", "48123456"] {
+        for line in &seen {
+            assert!(
+                !squashed(line).contains(&squashed(needle)),
+                "{needle} leaked: {line}"
+            );
+        }
     }
 }

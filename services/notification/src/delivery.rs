@@ -68,14 +68,22 @@ impl Dispatcher {
     /// Runs until `shutdown`: an attempt under way is finished first.
     pub async fn run(self, shutdown: Shutdown) {
         let poll = self.config.poll_interval;
+        // Until the first round succeeds the service's migrations may still be running.
+        let mut started = false;
         loop {
             if shutdown.is_triggered() {
                 return;
             }
             match self.round().await {
                 // A full batch: there may be more.
-                Ok(n) if n >= self.batch() => continue,
-                Ok(_) => {}
+                Ok(n) if n >= self.batch() => {
+                    started = true;
+                    continue;
+                }
+                Ok(_) => started = true,
+                Err(e) if !started => {
+                    tracing::debug!(error = %e, "the delivery queue is not ready yet");
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "the delivery queue could not be read; trying again");
                 }

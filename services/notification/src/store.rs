@@ -831,6 +831,16 @@ where
         at: DateTime<Utc>,
     ) -> Result<(), ApiError> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        // The notification's row first: its deliveries finish one at a time, so each sees the
+        // others' outcomes when it works out the notification's status.
+        let lock = format!(
+            "SELECT id FROM notifications WHERE id = $1{}",
+            DB::FOR_UPDATE
+        );
+        let _: Option<(Uuid,)> = sqlx::query_as(sqlx::AssertSqlSafe(lock))
+            .bind(c.notification.id)
+            .fetch_optional(&mut *tx)
+            .await?;
         match &outcome {
             Outcome::Deferred { until } => {
                 sqlx::query(

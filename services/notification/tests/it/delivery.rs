@@ -21,7 +21,35 @@ landsby_testkit::on_both_backends!(
     an_endpoint_down_for_a_while_gets_the_message_once_it_is_back,
     an_endpoint_that_never_recovers_is_dead_after_the_bounded_attempts,
     sms_waits_for_the_end_of_quiet_hours_and_is_not_dropped,
+    a_notification_is_delivered_when_its_channels_finish_at_the_same_time,
 );
+
+async fn a_notification_is_delivered_when_its_channels_finish_at_the_same_time(backend: Backend) {
+    // The inbox and the webhook of each notification finish together, in separate transactions.
+    let platform = http_server(|_| Some((204, String::new()))).await;
+    let url = platform.url.clone();
+    let server = server(backend, move |c| c.delivery.webhook = webhook(url)).await;
+    let mut cw = Client::caseworker(&server);
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(
+            cw.send(visit_scheduled(&format!("t-{i}"), mother()))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    for id in &ids {
+        let n = cw.settled(id, Duration::from_secs(10)).await;
+        assert!(
+            n.deliveries
+                .iter()
+                .all(|d| d.status() == pb::DeliveryStatus::Delivered),
+            "{n:?}"
+        );
+        assert_eq!(n.status(), pb::NotificationStatus::Delivered, "{n:?}");
+    }
+}
 
 fn delivery(n: &pb::Notification, channel: pb::Channel) -> &pb::Delivery {
     n.deliveries

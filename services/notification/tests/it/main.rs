@@ -6,4 +6,5 @@
 mod api;
 mod channels;
 mod delivery;
+mod store;
 mod support;
