@@ -442,6 +442,35 @@ async fn the_inbox_is_read_and_marked_read_by_recipient(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&err), ["notification_ids"]);
+    let err = cw
+        .inner
+        .list_inbox(cw.req(pb::ListInboxRequest {
+            recipient_id: String::new(),
+            page_size: -1,
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["recipient_id", "page_size"]);
+    let err = cw
+        .inner
+        .get_preferences(cw.req(pb::GetPreferencesRequest {
+            recipient_id: " ".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["recipient_id"]);
+    // Another list's page token is refused.
+    let err = cw
+        .inner
+        .list_inbox(cw.req(pb::ListInboxRequest {
+            recipient_id: MOTHER.into(),
+            page_token: "forged".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["page_token"]);
 }
 
 async fn roles_without_access_and_other_agencies_see_nothing(backend: Backend) {
@@ -466,7 +495,48 @@ async fn roles_without_access_and_other_agencies_see_nothing(backend: Backend) {
             c.inbox(MOTHER).await.unwrap_err().code(),
             Code::PermissionDenied
         );
+        assert_eq!(
+            c.list(pb::ListNotificationsRequest::default())
+                .await
+                .unwrap_err()
+                .code(),
+            Code::PermissionDenied
+        );
+        let req = c.req(pb::MarkInboxReadRequest {
+            recipient_id: MOTHER.into(),
+            notification_ids: vec![n.id.clone()],
+        });
+        assert_eq!(
+            c.inner.mark_inbox_read(req).await.unwrap_err().code(),
+            Code::PermissionDenied
+        );
+        let req = c.req(pb::GetPreferencesRequest {
+            recipient_id: MOTHER.into(),
+        });
+        assert_eq!(
+            c.inner.get_preferences(req).await.unwrap_err().code(),
+            Code::PermissionDenied
+        );
+        let req = c.req(pb::SetPreferencesRequest {
+            preferences: Some(pb::Preferences {
+                recipient_id: MOTHER.into(),
+                ..Default::default()
+            }),
+        });
+        assert_eq!(
+            c.inner.set_preferences(req).await.unwrap_err().code(),
+            Code::PermissionDenied
+        );
     }
+    // No token at all.
+    let err = cw
+        .inner
+        .get_notification(pb::GetNotificationRequest {
+            notification_id: n.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
     let mut worker = Client::as_role(&server, "landsby-worker", AGENCY, &[Role::Service]);
     assert_eq!(worker.get(&n.id).await.unwrap().id, n.id);
     let mut bergen = Client::as_role(&server, "cw", OTHER_AGENCY, &[Role::Caseworker]);
