@@ -512,11 +512,14 @@ impl Config {
                 "must be more than zero and at most delivery.backoff_max",
             ));
         }
-        if d.attempt_timeout.is_zero() {
+        if d.attempt_timeout.is_zero() || d.attempt_timeout > Duration::from_secs(600) {
             return Err(invalid(
                 "delivery.attempt_timeout",
-                "must be more than zero",
+                "must be more than zero and at most 10m",
             ));
+        }
+        if d.backoff_max > Duration::from_secs(86_400) {
+            return Err(invalid("delivery.backoff_max", "must be at most 1 day"));
         }
         if d.poll_interval < Duration::from_millis(10) {
             return Err(invalid("delivery.poll_interval", "must be at least 10ms"));

@@ -185,11 +185,18 @@ fn is_email(s: &str) -> bool {
         && !domain.contains('@')
         && s.chars()
             .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_control()))
+        // Characters a mailer would read as list or address syntax.
+        && !s.chars().any(|c| matches!(c, ',' | ';' | '<' | '>' | '(' | ')' | '[' | ']' | '\\' | '"' | ':'))
 }
 
 fn is_phone(s: &str) -> bool {
     match s.strip_prefix('+') {
-        Some(rest) => (8..=15).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_digit()),
+        // E.164: a country code never starts with 0.
+        Some(rest) => {
+            (8..=15).contains(&rest.len())
+                && rest.bytes().all(|b| b.is_ascii_digit())
+                && !rest.starts_with('0')
+        }
         None => s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()),
     }
 }
@@ -273,7 +280,17 @@ mod tests {
         for ok in ["91234567", "+4791234567"] {
             assert!(is_phone(ok), "{ok}");
         }
-        for bad in ["9123456", "912345678", "+47", "+47 91234567", "abcdefgh"] {
+        for bad in ["a,b@x.no", "<a>@x.no", "a\"b@x.no"] {
+            assert!(!is_email(bad), "{bad}");
+        }
+        for bad in [
+            "9123456",
+            "912345678",
+            "+47",
+            "+47 91234567",
+            "abcdefgh",
+            "+0471234567",
+        ] {
             assert!(!is_phone(bad), "{bad}");
         }
     }

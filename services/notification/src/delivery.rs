@@ -38,6 +38,7 @@ impl Senders {
 }
 
 /// The sender loop of one process.
+#[derive(Clone)]
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     senders: Senders,
@@ -65,7 +66,22 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until `shutdown`: an attempt under way is finished first.
+    /// Runs the loop until `shutdown`, starting it again should it panic (a bug in a channel):
+    /// the deliveries it held come back when their leases end.
+    pub async fn supervise(self, shutdown: Shutdown) {
+        loop {
+            match tokio::spawn(self.clone().run(shutdown.clone())).await {
+                Err(e) if e.is_panic() && !shutdown.is_triggered() => {
+                    tracing::error!("the delivery loop panicked; starting it again");
+                    tokio::time::sleep(self.config.poll_interval).await;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Runs until `shutdown`. Attempts under way when it comes are abandoned; their leases bring
+    /// them back.
     pub async fn run(self, shutdown: Shutdown) {
         let poll = self.config.poll_interval;
         // Until the first round succeeds the service's migrations may still be running.
@@ -105,7 +121,10 @@ impl Dispatcher {
         let at = now();
         let lease = Duration::from_std(self.config.attempt_timeout * 2)
             .unwrap_or_else(|_| Duration::minutes(1));
-        let taken = self.store.claim(at, at + lease, self.batch()).await?;
+        let taken = self
+            .store
+            .claim(at, at + lease, self.batch(), self.config.max_attempts)
+            .await?;
         let n = taken.len();
         let sends = taken.into_iter().map(|c| self.deliver(c));
         // All together: a slow channel must not hold the others up.
@@ -134,6 +153,9 @@ impl Dispatcher {
                     .await;
             }
         }
+        // Keys are the callers' own per agency; the far side (one platform, one gateway) sees
+        // several agencies, so the key it gets names the agency too.
+        let far_key = format!("{}-{}", n.agency.as_str(), n.idempotency_key);
         let result = match c.channel {
             Channel::Inbox => Ok(()),
             channel => match self.senders.of(channel) {
@@ -141,7 +163,7 @@ impl Dispatcher {
                 Some(sender) => {
                     let message = Outgoing {
                         notification_id: n.id,
-                        idempotency_key: &n.idempotency_key,
+                        idempotency_key: &far_key,
                         agency: n.agency.as_str(),
                         case_id: n.case_id,
                         kind: &n.kind,

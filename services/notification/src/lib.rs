@@ -81,7 +81,7 @@ fn routes(ctx: ServiceContext) -> Result<Routes, ConfigError> {
         (quiet_from, quiet_until),
         wake.clone(),
     );
-    tokio::spawn(dispatcher.run(ctx.shutdown.clone()));
+    tokio::spawn(dispatcher.supervise(ctx.shutdown.clone()));
     let api = api::NotificationApi::new(
         store,
         landsby_platform::pagination::PageTokens::new(ctx.db.clone()),

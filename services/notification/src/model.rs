@@ -169,7 +169,7 @@ pub struct AttemptRecord {
 }
 
 /// One entry of an inbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct InboxEntry {
     pub notification_id: Uuid,
     pub case_id: Uuid,
@@ -178,6 +178,15 @@ pub struct InboxEntry {
     pub body: String,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for InboxEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxEntry")
+            .field("notification_id", &self.notification_id)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A recipient's preferences.

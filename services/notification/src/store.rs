@@ -24,6 +24,12 @@ use sqlx::{Encode, Executor, FromRow, IntoArguments, Pool, Type};
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// Writes a notification's subject and text given the case's protection (secret, protected
+/// values): the template, then redaction for a parent-side recipient. Returns the subject, the
+/// text, and whether anything was withheld.
+pub type Writer =
+    Box<dyn FnOnce(bool, &[String]) -> Result<(String, String, bool), ApiError> + Send>;
+
 /// Where a listing continues: after this creation time and id (newest first).
 pub type Cursor = (DateTime<Utc>, Uuid);
 
@@ -64,13 +70,6 @@ pub enum Outcome {
 /// The notification service's storage.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// What the case's parent-side recipients must never be sent, as remembered.
-    async fn protection(
-        &self,
-        agency: &AgencyId,
-        case_id: Uuid,
-    ) -> Result<(bool, Vec<String>), ApiError>;
-
     /// The notification an earlier request with this key made: Some when the request is the same,
     /// INVALID_ARGUMENT on `idempotency_key` when it is not.
     async fn replay(
@@ -81,13 +80,15 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEntry,
     ) -> Result<Option<NotificationRecord>, ApiError>;
 
-    /// Accepts a notification with its deliveries, remembering the case's protection (the union of
-    /// what was remembered and `protection`). A concurrent request with the same key gets the first
-    /// notification.
+    /// Accepts a notification with its deliveries. The case's protection is locked, `protection`
+    /// added to what is remembered (secret once secret, values never dropped), and `write` writes
+    /// the message with the result, so two requests for one case never write with less than both
+    /// gave. A concurrent request with the same key gets the first notification.
     async fn accept(
         &self,
         notification: NotificationRecord,
         protection: (bool, Vec<String>),
+        write: Writer,
         audit: AuditEntry,
     ) -> Result<NotificationRecord, ApiError>;
 
@@ -144,14 +145,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes up to `limit` deliveries due at `now` that no sender holds, holding them until
     /// `lease_until` and counting an attempt on each.
+    /// A delivery whose `max_attempts` attempts are used up already (its last sender died holding
+    /// it) is given up instead (DEAD), and so is one whose stored notification cannot be read.
     async fn claim(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
+        max_attempts: u32,
     ) -> Result<Vec<Claimed>, ApiError>;
 
-    /// Records how a taken delivery's attempt ended, at `at`.
+    /// Records how a taken delivery's attempt ended, at `at` — if this sender still holds it (the
+    /// same attempt, leased): a sender whose lease ran out and whose delivery another took up
+    /// records nothing.
     async fn finish(
         &self,
         claimed: &Claimed,
@@ -440,19 +446,54 @@ where
         }
     }
 
+    /// Gives a delivery up (DEAD) with `reason`.
+    async fn give_up(conn: &mut DB::Connection, id: Uuid, reason: &str) -> Result<(), ApiError> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'dead', lease_until = NULL, dead_reason = $2 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(reason.to_owned())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a notification's status from its deliveries'.
+    async fn refresh_status(conn: &mut DB::Connection, id: Uuid) -> Result<(), ApiError> {
+        let statuses: Vec<(String,)> =
+            sqlx::query_as("SELECT status FROM deliveries WHERE notification_id = $1")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+        let statuses = statuses
+            .iter()
+            .map(|(s,)| code(DeliveryStatus::parse, s, "delivery status"))
+            .collect::<Result<Vec<_>, _>>()?;
+        sqlx::query("UPDATE notifications SET status = $2 WHERE id = $1")
+            .bind(id)
+            .bind(status_of(&statuses).as_str().to_owned())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
     async fn protection_in(
         conn: &mut DB::Connection,
         agency: &AgencyId,
         case_id: Uuid,
+        for_update: bool,
     ) -> Result<(bool, Vec<String>), ApiError> {
-        let row: Option<ProtectionRow> = sqlx::query_as(
+        let sql = format!(
             "SELECT secret_address, protected_values FROM case_protections \
-             WHERE agency = $1 AND case_id = $2",
-        )
-        .bind(agency.as_str().to_owned())
-        .bind(case_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+             WHERE agency = $1 AND case_id = $2{}",
+            if for_update { DB::FOR_UPDATE } else { "" }
+        );
+        let row: Option<ProtectionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(agency.as_str().to_owned())
+            .bind(case_id)
+            .fetch_optional(&mut *conn)
+            .await?;
         match row {
             None => Ok((false, Vec::new())),
             Some(r) => Ok((
@@ -489,15 +530,6 @@ where
     for<'r> (String,): FromRow<'r, DB::Row>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
 {
-    async fn protection(
-        &self,
-        agency: &AgencyId,
-        case_id: Uuid,
-    ) -> Result<(bool, Vec<String>), ApiError> {
-        let mut conn = self.pool.acquire().await?;
-        Self::protection_in(&mut conn, agency, case_id).await
-    }
-
     async fn replay(
         &self,
         agency: &AgencyId,
@@ -518,12 +550,47 @@ where
 
     async fn accept(
         &self,
-        n: NotificationRecord,
+        mut n: NotificationRecord,
         (secret, values): (bool, Vec<String>),
+        write: Writer,
         mut audit: AuditEntry,
     ) -> Result<NotificationRecord, ApiError> {
         audit.case_id = Some(n.case_id);
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        // The case's protection, locked for the rest of the transaction.
+        sqlx::query(
+            "INSERT INTO case_protections (agency, case_id, secret_address, protected_values, \
+             updated_at) VALUES ($1, $2, FALSE, $3, $4) ON CONFLICT (agency, case_id) DO NOTHING",
+        )
+        .bind(n.agency.as_str().to_owned())
+        .bind(n.case_id)
+        .bind(doc(&Vec::<String>::new())?)
+        .bind(n.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let (was_secret, mut remembered) =
+            Self::protection_in(&mut tx, &n.agency, n.case_id, true).await?;
+        let before = remembered.len();
+        for v in values {
+            if !remembered.contains(&v) {
+                remembered.push(v);
+            }
+        }
+        let secret = secret || was_secret;
+        if secret != was_secret || remembered.len() != before {
+            sqlx::query(
+                "UPDATE case_protections SET secret_address = $3, protected_values = $4, \
+                 updated_at = $5 WHERE agency = $1 AND case_id = $2",
+            )
+            .bind(n.agency.as_str().to_owned())
+            .bind(n.case_id)
+            .bind(secret)
+            .bind(doc(&remembered)?)
+            .bind(n.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        (n.subject, n.body, n.redacted) = write(secret, &remembered)?;
         let inserted: Option<(Uuid,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO notifications ({NOTIFICATION_COLUMNS}, recipient_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
@@ -569,28 +636,6 @@ where
             .bind(d.address.clone())
             .bind(d.status.as_str().to_owned())
             .bind(d.next_attempt_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let (was_secret, mut remembered) =
-            Self::protection_in(&mut tx, &n.agency, n.case_id).await?;
-        for v in values {
-            if !remembered.contains(&v) {
-                remembered.push(v);
-            }
-        }
-        if secret || was_secret || !remembered.is_empty() {
-            sqlx::query(
-                "INSERT INTO case_protections (agency, case_id, secret_address, protected_values, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agency, case_id) DO UPDATE \
-                 SET secret_address = excluded.secret_address, \
-                 protected_values = excluded.protected_values, updated_at = excluded.updated_at",
-            )
-            .bind(n.agency.as_str().to_owned())
-            .bind(n.case_id)
-            .bind(secret || was_secret)
-            .bind(doc(&remembered)?)
-            .bind(n.created_at)
             .execute(&mut *tx)
             .await?;
         }
@@ -784,6 +829,7 @@ where
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         n: usize,
+        max_attempts: u32,
     ) -> Result<Vec<Claimed>, ApiError> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let due = format!(
@@ -799,7 +845,34 @@ where
             .fetch_all(&mut *tx)
             .await?;
         let mut out = Vec::with_capacity(taken.len());
+        let mut given_up = Vec::new();
         for d in taken {
+            if d.attempts >= i64::from(max_attempts) {
+                let reason = format!(
+                    "gave up after {} attempts: the last one never ended (its sender stopped)",
+                    d.attempts
+                );
+                Self::give_up(&mut tx, d.id, &reason).await?;
+                given_up.push(d.notification_id);
+                continue;
+            }
+            let sql = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1");
+            let row: Option<NotificationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(d.notification_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let readable = row
+                .map(|r| r.into_record(Vec::new()))
+                .transpose()
+                .ok()
+                .flatten()
+                .zip(Channel::parse(&d.channel));
+            let Some((notification, channel)) = readable else {
+                // One unreadable row must not hold up the queue behind it.
+                Self::give_up(&mut tx, d.id, "the stored notification could not be read").await?;
+                given_up.push(d.notification_id);
+                continue;
+            };
             sqlx::query(
                 "UPDATE deliveries SET lease_until = $2, attempts = attempts + 1 WHERE id = $1",
             )
@@ -807,18 +880,16 @@ where
             .bind(lease_until)
             .execute(&mut *tx)
             .await?;
-            let sql = format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1");
-            let row: NotificationRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(d.notification_id)
-                .fetch_one(&mut *tx)
-                .await?;
             out.push(Claimed {
                 delivery_id: d.id,
-                channel: code(Channel::parse, &d.channel, "channel")?,
+                channel,
                 address: d.address,
                 attempt: d.attempts + 1,
-                notification: row.into_record(Vec::new())?,
+                notification,
             });
+        }
+        for id in given_up {
+            Self::refresh_status(&mut tx, id).await?;
         }
         tx.commit().await?;
         Ok(out)
@@ -841,36 +912,22 @@ where
             .bind(c.notification.id)
             .fetch_optional(&mut *tx)
             .await?;
-        match &outcome {
+        // Only while this sender still holds the delivery: this attempt, leased.
+        const HELD: &str =
+            " WHERE id = $1 AND attempts = $2 AND lease_until IS NOT NULL RETURNING id";
+        let held: Option<(Uuid,)> = match &outcome {
             Outcome::Deferred { until } => {
-                sqlx::query(
-                    "UPDATE deliveries SET status = 'deferred', next_attempt_at = $2, \
-                     lease_until = NULL, attempts = attempts - 1 WHERE id = $1",
-                )
-                .bind(c.delivery_id)
-                .bind(*until)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Outcome::Delivered | Outcome::Failed { .. } => {
-                let (ok, error, permanent) = match &outcome {
-                    Outcome::Failed {
-                        error, permanent, ..
-                    } => (false, error.clone(), *permanent),
-                    _ => (true, String::new(), false),
-                };
-                sqlx::query(
-                    "INSERT INTO delivery_attempts (delivery_id, n, attempted_at, ok, error, \
-                     permanent) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, n) DO NOTHING",
-                )
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET status = 'deferred', next_attempt_at = $3, \
+                     lease_until = NULL, attempts = attempts - 1{HELD}"
+                )))
                 .bind(c.delivery_id)
                 .bind(c.attempt)
-                .bind(at)
-                .bind(ok)
-                .bind(error.clone())
-                .bind(permanent)
-                .execute(&mut *tx)
-                .await?;
+                .bind(*until)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            Outcome::Delivered | Outcome::Failed { .. } => {
                 let (status, next, reason, delivered) = match &outcome {
                     Outcome::Delivered => ("delivered", at, String::new(), Some(at)),
                     Outcome::Failed {
@@ -891,45 +948,58 @@ where
                     ),
                     Outcome::Deferred { .. } => ("deferred", at, String::new(), None),
                 };
-                sqlx::query(
-                    "UPDATE deliveries SET status = $2, next_attempt_at = $3, lease_until = NULL, \
-                     dead_reason = $4, delivered_at = $5 WHERE id = $1",
-                )
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET status = $3, next_attempt_at = $4, lease_until = NULL, \
+                     dead_reason = $5, delivered_at = $6{HELD}"
+                )))
                 .bind(c.delivery_id)
+                .bind(c.attempt)
                 .bind(status.to_owned())
                 .bind(next)
                 .bind(reason)
                 .bind(delivered)
-                .execute(&mut *tx)
-                .await?;
-                if ok && c.channel == Channel::Inbox {
-                    sqlx::query(
-                        "INSERT INTO inbox (notification_id, agency, recipient_id, created_at, \
-                         read_at) VALUES ($1, $2, $3, $4, NULL) ON CONFLICT (notification_id) DO NOTHING",
-                    )
-                    .bind(c.notification.id)
-                    .bind(c.notification.agency.as_str().to_owned())
-                    .bind(c.notification.recipient.id())
-                    .bind(c.notification.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                .fetch_optional(&mut *tx)
+                .await?
             }
+        };
+        if held.is_none() {
+            // Another sender took the delivery up after this one's lease ran out: its word stands.
+            tx.rollback().await?;
+            return Ok(());
         }
-        let statuses: Vec<(String,)> =
-            sqlx::query_as("SELECT status FROM deliveries WHERE notification_id = $1")
-                .bind(c.notification.id)
-                .fetch_all(&mut *tx)
-                .await?;
-        let statuses = statuses
-            .iter()
-            .map(|(s,)| code(DeliveryStatus::parse, s, "delivery status"))
-            .collect::<Result<Vec<_>, _>>()?;
-        sqlx::query("UPDATE notifications SET status = $2 WHERE id = $1")
-            .bind(c.notification.id)
-            .bind(status_of(&statuses).as_str().to_owned())
+        if let Outcome::Delivered | Outcome::Failed { .. } = &outcome {
+            let (ok, error, permanent) = match &outcome {
+                Outcome::Failed {
+                    error, permanent, ..
+                } => (false, error.clone(), *permanent),
+                _ => (true, String::new(), false),
+            };
+            sqlx::query(
+                "INSERT INTO delivery_attempts (delivery_id, n, attempted_at, ok, error, \
+                 permanent) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, n) DO NOTHING",
+            )
+            .bind(c.delivery_id)
+            .bind(c.attempt)
+            .bind(at)
+            .bind(ok)
+            .bind(error)
+            .bind(permanent)
             .execute(&mut *tx)
             .await?;
+            if ok && c.channel == Channel::Inbox {
+                sqlx::query(
+                    "INSERT INTO inbox (notification_id, agency, recipient_id, created_at, \
+                     read_at) VALUES ($1, $2, $3, $4, NULL) ON CONFLICT (notification_id) DO NOTHING",
+                )
+                .bind(c.notification.id)
+                .bind(c.notification.agency.as_str().to_owned())
+                .bind(c.notification.recipient.id())
+                .bind(c.notification.created_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        Self::refresh_status(&mut tx, c.notification.id).await?;
         tx.commit().await?;
         Ok(())
     }

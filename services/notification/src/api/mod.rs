@@ -15,7 +15,7 @@ use crate::model::{
     Channel, DeliveryRecord, DeliveryStatus, NotificationRecord, NotificationStatus, Preferences,
     channels_for,
 };
-use crate::store::{Cursor, Filter, Store};
+use crate::store::{Cursor, Filter, Store, Writer};
 use chrono::NaiveTime;
 use landsby_domain::notice::{self, Kind};
 use landsby_domain::{Affiliation, Language};
@@ -158,7 +158,18 @@ impl NotificationService for NotificationApi {
         let at = call.audit.at;
         let result = async {
             let mut v = Violations::new();
-            let key = v.text("idempotency_key", &req.idempotency_key, MAX_KEY);
+            let key = v
+                .text("idempotency_key", &req.idempotency_key, MAX_KEY)
+                .filter(|k| {
+                    let visible = k.bytes().all(|b| b.is_ascii_graphic());
+                    if !visible {
+                        v.add(
+                            "idempotency_key",
+                            "must be visible ASCII characters (it travels in HTTP headers)",
+                        );
+                    }
+                    visible
+                });
             let case_id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = case_id;
             let recipient = v
@@ -199,27 +210,23 @@ impl NotificationService for NotificationApi {
                 .language
                 .or(recipient.language)
                 .unwrap_or(Language::Nb);
-            let (was_secret, mut protected) =
-                self.store.protection(&caller.agency, case_id).await?;
-            for value in &protection.1 {
-                if !protected.contains(value) {
-                    protected.push(value.clone());
-                }
-            }
-            let secret = was_secret || protection.0;
-            let written = notice::render(kind, language, &params)
-                .map_err(|_| ApiError::internal("checked parameters did not render"))?;
             let affiliation = recipient
                 .affiliation
                 .as_deref()
                 .and_then(Affiliation::parse);
-            let (subject, body, redacted) = if secret && notice::parent_side(affiliation) {
-                let (subject, a) = notice::redact(&written.subject, &protected, language);
-                let (body, b) = notice::redact(&written.body, &protected, language);
-                (subject, body, a || b)
-            } else {
-                (written.subject, written.body, false)
-            };
+            let parent_side = notice::parent_side(affiliation);
+            // Written inside the store's transaction, with the case's protection locked.
+            let write: Writer = Box::new(move |secret: bool, protected: &[String]| {
+                let written = notice::render(kind, language, &params)
+                    .map_err(|_| ApiError::internal("checked parameters did not render"))?;
+                if secret && parent_side {
+                    let (subject, a) = notice::redact(&written.subject, protected, language);
+                    let (body, b) = notice::redact(&written.body, protected, language);
+                    Ok((subject, body, a || b))
+                } else {
+                    Ok((written.subject, written.body, false))
+                }
+            });
             let deliveries = channels_for(&recipient, &prefs.channels, |c| self.channels.on(c))
                 .into_iter()
                 .map(|(channel, address)| DeliveryRecord {
@@ -242,16 +249,16 @@ impl NotificationService for NotificationApi {
                 recipient,
                 kind: kind.as_str().to_owned(),
                 language,
-                subject,
-                body,
-                redacted,
+                subject: String::new(),
+                body: String::new(),
+                redacted: false,
                 status: NotificationStatus::Pending,
                 created_at: at,
                 deliveries,
             };
             let accepted = self
                 .store
-                .accept(notification, (secret, protected), call.audit.clone())
+                .accept(notification, protection, write, call.audit.clone())
                 .await?;
             self.queued.notify_one();
             Ok(accepted)

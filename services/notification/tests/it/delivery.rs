@@ -161,13 +161,19 @@ async fn every_channel_delivers_once_to_real_endpoints(backend: Backend) {
     let received = mail.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(received.to, ["mor@example.no"]);
     assert!(
-        received.data.contains("X-Landsby-Idempotency-Key: d-1\r\n"),
+        received
+            .data
+            .contains("X-Landsby-Idempotency-Key: 0301-d-1\r\n"),
         "{}",
         received.data
     );
     let text = gateway.next().await;
     assert_eq!(text.json()["to"], "+4791234567");
-    assert_eq!(text.header("idempotency-key"), Some("d-1"));
+    assert_eq!(
+        text.header("idempotency-key"),
+        Some("0301-d-1"),
+        "the key names the agency: the gateway serves several"
+    );
     let hook = platform.next().await;
     let signature = hook.header("x-landsby-signature").unwrap().to_owned();
     assert!(landsby_notification::channels::verify(
@@ -177,7 +183,7 @@ async fn every_channel_delivers_once_to_real_endpoints(backend: Backend) {
         chrono::Utc::now().timestamp(),
         300
     ));
-    assert_eq!(hook.json()["idempotency_key"], "d-1");
+    assert_eq!(hook.json()["idempotency_key"], "0301-d-1");
     // Sent again with the same key: nothing more goes out.
     cw.send(visit_scheduled("d-1", mother())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
