@@ -127,24 +127,19 @@ fn parameters(raw: &std::collections::HashMap<String, String>) -> BTreeMap<Strin
     raw.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// What makes two SendNotification requests the same: everything but the key, the parameters in
-/// key order (a map's encoding follows no order).
+/// What makes two SendNotification requests the same: what the service read from them (trimmed
+/// text, parameters in key order, no protection the same as an empty one), not how they were
+/// encoded.
 fn request_fingerprint(
-    req: &pb::SendNotificationRequest,
+    case_id: Uuid,
+    recipient: &crate::model::RecipientRecord,
+    kind: Kind,
     params: &BTreeMap<String, String>,
-) -> String {
-    use prost::Message;
-    let mut canon = req.clone();
-    canon.idempotency_key.clear();
-    canon.parameters.clear();
-    let mut bytes = canon.encode_to_vec();
-    for (k, v) in params {
-        for part in [k, v] {
-            bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
-            bytes.extend_from_slice(part.as_bytes());
-        }
-    }
-    fingerprint_bytes(&bytes)
+    protection: &(bool, Vec<String>),
+) -> Result<String, ApiError> {
+    let read = serde_json::to_vec(&(case_id, recipient, kind, params, protection))
+        .map_err(|_| ApiError::internal("a request could not be fingerprinted"))?;
+    Ok(fingerprint_bytes(&read))
 }
 
 #[tonic::async_trait]
@@ -197,7 +192,7 @@ impl NotificationService for NotificationApi {
                     "validated notification without its parts",
                 ));
             };
-            let print = request_fingerprint(&req, &params);
+            let print = request_fingerprint(case_id, &recipient, kind, &params, &protection)?;
             if let Some(first) = self
                 .store
                 .replay(&caller.agency, &key, &print, call.audit.clone())

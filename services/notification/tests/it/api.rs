@@ -40,6 +40,12 @@ async fn a_notification_is_written_in_the_recipients_language_and_reaches_the_in
     // The same key again: the first notification, and no second delivery.
     let again = cw.send(visit_scheduled("k-1", mother())).await.unwrap();
     assert_eq!(again.id, first.id);
+    // A retry built a little differently is still the same request: an empty protection for none,
+    // an address with spaces around it.
+    let mut rebuilt = visit_scheduled("k-1", mother());
+    rebuilt.protection = Some(pb::CaseProtection::default());
+    rebuilt.recipient.as_mut().unwrap().contact_points[0].value = " mor@example.no ".into();
+    assert_eq!(cw.send(rebuilt).await.unwrap().id, first.id);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let inbox = cw.inbox(MOTHER).await.unwrap();
     assert_eq!(inbox.items.len(), 1);
