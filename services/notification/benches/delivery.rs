@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// Senders calling at once.
 const CALLERS: usize = 16;
+/// The cases the notifications belong to (a case's sends take turns on its protection record).
+const CASES: usize = 200;
 
 async fn run(backend: Backend, webhook: bool, n: usize) -> (f64, f64) {
     let endpoint = landsby_testkit::http::http_server(|_| Some((204, String::new()))).await;
@@ -52,7 +54,7 @@ async fn run(backend: Backend, webhook: bool, n: usize) -> (f64, f64) {
             for i in (caller..n).step_by(CALLERS) {
                 let request = pb::SendNotificationRequest {
                     idempotency_key: format!("bench-{i}"),
-                    case_id: "0195b7a4-0000-7000-8000-00000000c001".into(),
+                    case_id: format!("0195b7a4-0000-7000-8000-{:012x}", 0xc000 + i % CASES),
                     recipient: Some(pb::Recipient {
                         member_id: format!("0195b7a4-0000-7000-8000-{:012x}", i % 50),
                         affiliation: landsby_proto::case::Affiliation::BirthFamily.into(),
@@ -110,7 +112,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!("{n} notifications, {CALLERS} callers at once");
+    println!("{n} notifications over {CASES} cases, {CALLERS} callers at once");
     println!("| database | channels | accepted per second | delivered per second (end to end) |");
     println!("|---|---|---|---|");
     for backend in [Backend::Sqlite, Backend::Postgres] {
