@@ -54,6 +54,23 @@ macro_rules! rpc_table {
                     Self::ALL.iter().map(|r| (r.name(), r.allowed())),
                 )
             }
+
+            /// For the service's tests: every RPC of the contract has a row with roles, and no row
+            /// is extra; then `docs/security.md` carries the table under `roles:<docs_key>`.
+            pub fn check(docs_key: &str) -> Result<(), String> {
+                let mut ours: Vec<&str> = Self::ALL.iter().map(|r| r.name()).collect();
+                ours.sort_unstable();
+                let contract = $crate::authz::contract_methods(Self::SERVICE);
+                if contract != ours {
+                    return Err(format!(
+                        "the contract has {contract:?}, the table {ours:?}"
+                    ));
+                }
+                if let Some(r) = Self::ALL.iter().find(|r| r.allowed().is_empty()) {
+                    return Err(format!("{} has no role", r.name()));
+                }
+                $crate::authz::check_documented(docs_key, &Self::role_table())
+            }
         }
     };
 }
@@ -101,6 +118,20 @@ pub fn contract_methods(service: &str) -> Vec<String> {
         .collect();
     methods.sort();
     methods
+}
+
+/// Whether `docs/security.md` carries `table` under `roles:<key>`; the error shows the table as it
+/// should be.
+pub fn check_documented(key: &str, table: &str) -> Result<(), String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/security.md");
+    let doc = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    if documented_table(&doc, key) == Some(table.trim_end()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "docs/security.md's {key} table is out of date:\n{table}"
+        ))
+    }
 }
 
 /// The part of `doc` between `<!-- roles:<key>:begin -->` and `<!-- roles:<key>:end -->`, trimmed of
