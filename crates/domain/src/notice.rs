@@ -33,6 +33,8 @@ crate::coded_enum! {
         ReviewDue = "review_due",
         /// A review is overdue (to the team lead).
         ReviewOverdue = "review_overdue",
+        /// A completed visit's report raised a concern (to the caseworker).
+        VisitConcern = "visit_concern",
         /// An invitation to a family group conference (familieråd).
         ConferenceInvitation = "conference_invitation",
         /// A message a caseworker wrote: subject and body as given.
@@ -117,6 +119,7 @@ const STEP_CHANGED: &[ParamSpec] = &[
     req("effective", ParamType::Date),
 ];
 const REVIEW: &[ParamSpec] = &[req("due", ParamType::Date), req("review", ParamType::Text)];
+const VISIT_CONCERN: &[ParamSpec] = &[req("start", ParamType::Instant)];
 const CONFERENCE_INVITATION: &[ParamSpec] = &[
     req("start", ParamType::Instant),
     req("place", ParamType::Text),
@@ -139,6 +142,7 @@ impl Kind {
     /// - `plan_changed`: `effective` (a date), optional `summary`.
     /// - `step_changed`: `step`, `effective`.
     /// - `review_due`, `review_overdue`: `due` (a date), `review` (which review).
+    /// - `visit_concern`: `start` (when the visit began).
     /// - `conference_invitation`: `start`, `place`, optional `coordinator`.
     /// - `free_text`: `subject` (text), `body` (long text).
     pub fn params(self) -> &'static [ParamSpec] {
@@ -150,6 +154,7 @@ impl Kind {
             Kind::PlanChanged => PLAN_CHANGED,
             Kind::StepChanged => STEP_CHANGED,
             Kind::ReviewDue | Kind::ReviewOverdue => REVIEW,
+            Kind::VisitConcern => VISIT_CONCERN,
             Kind::ConferenceInvitation => CONFERENCE_INVITATION,
             Kind::FreeText => FREE_TEXT,
         }
@@ -157,7 +162,10 @@ impl Kind {
 
     /// Whether the notice goes to agency staff (reviews) rather than to the families.
     fn internal(self) -> bool {
-        matches!(self, Kind::ReviewDue | Kind::ReviewOverdue)
+        matches!(
+            self,
+            Kind::ReviewDue | Kind::ReviewOverdue | Kind::VisitConcern
+        )
     }
 }
 
@@ -513,6 +521,28 @@ pub fn render(
             match t {
                 Tongue::Nb | Tongue::Nn => "Gjennomgang har passert fristen".to_owned(),
                 Tongue::En => "Review overdue".to_owned(),
+            }
+        }
+        Kind::VisitConcern => {
+            let when = instant_text(p.instant("start")?, t);
+            body.lead = match t {
+                Tongue::Nb => format!(
+                    "Rapporten etter samværet {when} meldte bekymring. Les rapporten i saken og \
+                     vurder en tidlig gjennomgang."
+                ),
+                Tongue::Nn => format!(
+                    "Rapporten etter samværet {when} melde uro. Les rapporten i saka og vurder \
+                     ein tidleg gjennomgang."
+                ),
+                Tongue::En => format!(
+                    "The report after the visit on {when} raised a concern. Read the report in \
+                     the case and consider an early review."
+                ),
+            };
+            match t {
+                Tongue::Nb => "Bekymring etter samvær".to_owned(),
+                Tongue::Nn => "Uro etter samvær".to_owned(),
+                Tongue::En => "Concern after a visit".to_owned(),
             }
         }
         Kind::ConferenceInvitation => {
@@ -1080,6 +1110,7 @@ mod tests {
             Kind::ReviewDue | Kind::ReviewOverdue => {
                 &[("due", "2027-04-01"), ("review", "Evaluering av trinn 1")]
             }
+            Kind::VisitConcern => &[("start", "2027-03-02T16:00:00Z")],
             Kind::ConferenceInvitation => &[
                 ("start", "2027-03-02T16:00:00Z"),
                 ("place", "Kulturhuset"),

@@ -22,6 +22,7 @@ const SERVICES: &[ServiceDef] = &[
     landsby_case::SERVICE,
     landsby_visitation::SERVICE,
     landsby_notification::SERVICE,
+    landsby_worker::SERVICE,
 ];
 
 #[derive(Debug, Parser)]

@@ -43,6 +43,10 @@ pub struct Config {
     pub notification: ServiceConfig,
     /// How the notification service delivers: retries, quiet hours, and its channels.
     pub delivery: DeliveryConfig,
+    /// The scheduling worker (its admin API and its own database: job queue, feed cursors, sweeps).
+    pub worker: ServiceConfig,
+    /// What the worker does: which agencies it follows, its jobs' attempts and backoff, the sweep.
+    pub jobs: JobsConfig,
     /// Where the services reach each other.
     pub endpoints: EndpointsConfig,
 }
@@ -54,6 +58,78 @@ pub struct Config {
 pub struct EndpointsConfig {
     /// The case service.
     pub case: String,
+    /// The visitation service.
+    pub visitation: String,
+    /// The notification service.
+    pub notification: String,
+}
+
+/// What the scheduling worker does. Its jobs run on apalis in the worker's own database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// The agencies (municipality numbers) whose feeds the worker follows and whose cases it sweeps.
+    pub agencies: Vec<String>,
+    /// The worker's bearer token for an agency: a file path in which `{agency}` is replaced by the
+    /// municipality number (re-read when it changes, e.g. a projected Kubernetes secret). Empty: in
+    /// dev mode, a token signed with the data directory's dev key; outside dev mode, required.
+    pub token_file: String,
+    /// Jobs run at once by one worker process.
+    pub concurrency: u32,
+    /// Attempts a job may have before it is DEAD (also counts attempts a crash cut short).
+    pub max_attempts: u32,
+    /// The wait after a job's first retryable failure (a service UNAVAILABLE); doubles each time.
+    #[serde(with = "humantime_serde")]
+    pub backoff_base: Duration,
+    /// The longest wait between a job's attempts.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// How often the queue is polled for jobs.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How long a worker process may go unseen before its running jobs are taken up again.
+    #[serde(with = "humantime_serde")]
+    pub stale_after: Duration,
+    /// How long one job may run before it counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub job_timeout: Duration,
+    /// When the review sweep runs: a cron expression with seconds (`sec min hour day month weekday`),
+    /// in Europe/Oslo time. Empty: no scheduled sweep (a CronJob runs `landsby-worker sweep --once`).
+    pub sweep_schedule: String,
+    /// Open cases per sweep batch job.
+    pub sweep_batch_size: u32,
+    /// Who is told of overdue reviews, per agency: `agency:subject` (the team lead's `sub`). An
+    /// agency without one: the case's caseworker.
+    pub team_leads: Vec<String>,
+}
+
+impl JobsConfig {
+    /// The team lead of `agency`, if one is configured.
+    pub fn team_lead(&self, agency: &str) -> Option<&str> {
+        self.team_leads.iter().find_map(|entry| {
+            let (a, subject) = entry.split_once(':')?;
+            (a == agency && !subject.is_empty()).then_some(subject)
+        })
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            agencies: vec!["0301".into()],
+            token_file: String::new(),
+            concurrency: 4,
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            poll_interval: Duration::from_millis(200),
+            stale_after: Duration::from_secs(30),
+            job_timeout: Duration::from_secs(120),
+            sweep_schedule: "0 0 2 * * *".into(),
+            sweep_batch_size: 100,
+            team_leads: Vec::new(),
+        }
+    }
 }
 
 /// How the notification service delivers. A channel whose address (`smtp.host`, `sms.url`,
@@ -289,6 +365,8 @@ impl Default for Config {
             visitation: ServiceConfig::on_port(50052),
             notification: ServiceConfig::on_port(50053),
             delivery: DeliveryConfig::default(),
+            worker: ServiceConfig::on_port(50054),
+            jobs: JobsConfig::default(),
             endpoints: EndpointsConfig::default(),
         }
     }
@@ -447,6 +525,7 @@ impl Config {
             "case" => Some(&self.case),
             "visitation" => Some(&self.visitation),
             "notification" => Some(&self.notification),
+            "worker" => Some(&self.worker),
             _ => None,
         }
     }
@@ -457,6 +536,7 @@ impl Config {
             "case" => Some(&mut self.case),
             "visitation" => Some(&mut self.visitation),
             "notification" => Some(&mut self.notification),
+            "worker" => Some(&mut self.worker),
             _ => None,
         }
     }
@@ -464,6 +544,16 @@ impl Config {
     /// Where the case service is reached: `endpoints.case`, or its `listen` address.
     pub fn case_endpoint(&self) -> String {
         endpoint(&self.endpoints.case, self.case.listen)
+    }
+
+    /// Where the visitation service is reached: `endpoints.visitation`, or its `listen` address.
+    pub fn visitation_endpoint(&self) -> String {
+        endpoint(&self.endpoints.visitation, self.visitation.listen)
+    }
+
+    /// Where the notification service is reached: `endpoints.notification`, or its `listen` address.
+    pub fn notification_endpoint(&self) -> String {
+        endpoint(&self.endpoints.notification, self.notification.listen)
     }
 
     /// Checks the values the types cannot.
@@ -557,11 +647,76 @@ impl Config {
                 "must be at least 32 characters when webhooks are on",
             ));
         }
-        let case = self.endpoints.case.trim();
-        if !(case.is_empty() || case.starts_with("http://") || case.starts_with("https://")) {
+        for (setting, url) in [
+            ("endpoints.case", &self.endpoints.case),
+            ("endpoints.visitation", &self.endpoints.visitation),
+            ("endpoints.notification", &self.endpoints.notification),
+        ] {
+            let url = url.trim();
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    setting,
+                    "must be empty or an http:// or https:// URL",
+                ));
+            }
+        }
+        let j = &self.jobs;
+        if j.agencies.is_empty()
+            || j.agencies
+                .iter()
+                .any(|a| landsby_domain::AgencyId::parse(a).is_none())
+        {
             return Err(invalid(
-                "endpoints.case",
-                "must be empty or an http:// or https:// URL",
+                "jobs.agencies",
+                "must list at least one 4-digit municipality number",
+            ));
+        }
+        if !j.token_file.is_empty() && !j.token_file.contains("{agency}") && j.agencies.len() > 1 {
+            return Err(invalid(
+                "jobs.token_file",
+                "must contain {agency} when the worker follows more than one agency",
+            ));
+        }
+        if j.concurrency == 0 || j.concurrency > 256 {
+            return Err(invalid("jobs.concurrency", "must be 1-256"));
+        }
+        if j.max_attempts == 0 || j.max_attempts > 100 {
+            return Err(invalid("jobs.max_attempts", "must be 1-100"));
+        }
+        if j.backoff_base.is_zero() || j.backoff_base > j.backoff_max {
+            return Err(invalid(
+                "jobs.backoff_base",
+                "must be more than zero and at most jobs.backoff_max",
+            ));
+        }
+        if j.poll_interval < Duration::from_millis(10) {
+            return Err(invalid("jobs.poll_interval", "must be at least 10ms"));
+        }
+        if j.stale_after < Duration::from_secs(2) {
+            return Err(invalid("jobs.stale_after", "must be at least 2s"));
+        }
+        if j.job_timeout.is_zero() {
+            return Err(invalid("jobs.job_timeout", "must be more than zero"));
+        }
+        if !j.sweep_schedule.trim().is_empty()
+            && <cron::Schedule as std::str::FromStr>::from_str(j.sweep_schedule.trim()).is_err()
+        {
+            return Err(invalid(
+                "jobs.sweep_schedule",
+                "must be empty or a cron expression with seconds, e.g. `0 0 2 * * *`",
+            ));
+        }
+        if j.sweep_batch_size == 0 || j.sweep_batch_size > 1000 {
+            return Err(invalid("jobs.sweep_batch_size", "must be 1-1000"));
+        }
+        if j.team_leads.iter().any(|entry| {
+            entry.split_once(':').is_none_or(|(agency, subject)| {
+                landsby_domain::AgencyId::parse(agency).is_none() || subject.trim().is_empty()
+            })
+        }) {
+            return Err(invalid(
+                "jobs.team_leads",
+                "each entry must be `agency:subject`, e.g. `0301:team-lead-sub`",
             ));
         }
         if self.dev_mode && (!self.auth.issuer.is_empty() || !self.auth.public_key_files.is_empty())
@@ -745,6 +900,64 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "delivery.webhook.secret",
         "The HMAC-SHA256 key webhooks are signed with (at least 32 characters). Secret.",
+    ),
+    (
+        "worker.listen",
+        "Where the worker's admin API and health listen.",
+    ),
+    (
+        "worker.database_url",
+        "The worker's database (job queue, feed cursors, sweeps): `postgres://…` or `sqlite://…`; empty: `<data_dir>/worker.db`. Secret.",
+    ),
+    (
+        "jobs.agencies",
+        "The agencies (municipality numbers) whose feeds the worker follows and whose cases it sweeps.",
+    ),
+    (
+        "jobs.token_file",
+        "The worker's bearer token per agency: a file, `{agency}` replaced by the municipality number, re-read when it changes. Empty: a dev-key token (dev mode only).",
+    ),
+    ("jobs.concurrency", "Jobs one worker process runs at once."),
+    (
+        "jobs.max_attempts",
+        "Attempts a job may have, crashes included, before it is DEAD (1-100).",
+    ),
+    (
+        "jobs.backoff_base",
+        "The wait after a job's first retryable failure (a service UNAVAILABLE); doubles up to `jobs.backoff_max`.",
+    ),
+    (
+        "jobs.backoff_max",
+        "The longest wait between a job's attempts.",
+    ),
+    ("jobs.poll_interval", "How often the job queue is polled."),
+    (
+        "jobs.stale_after",
+        "How long a worker process may go unseen before its running jobs are taken up again.",
+    ),
+    (
+        "jobs.job_timeout",
+        "How long one job may run before the attempt counts as failed.",
+    ),
+    (
+        "jobs.sweep_schedule",
+        "When the review sweep runs: cron with seconds, Europe/Oslo time. Empty: none (use `landsby-worker sweep --once`).",
+    ),
+    (
+        "jobs.sweep_batch_size",
+        "Open cases per sweep batch job (1-1000).",
+    ),
+    (
+        "jobs.team_leads",
+        "Who is told of reviews overdue, per agency: `agency:subject` entries. An agency without one: the case's caseworker.",
+    ),
+    (
+        "endpoints.visitation",
+        "Where the worker reaches the visitation service; empty: `visitation.listen` on this host.",
+    ),
+    (
+        "endpoints.notification",
+        "Where the worker reaches the notification service; empty: `notification.listen` on this host.",
     ),
     (
         "endpoints.case",

@@ -19,6 +19,28 @@ pub struct Migrations {
     pub postgres: &'static Migrator,
     /// For SQLite.
     pub sqlite: &'static Migrator,
+    /// A library's own migrations that the service's database also needs (the worker's job
+    /// queue), tracked in a table of their own so that they and ours never clash.
+    pub library: Option<LibraryMigrations>,
+}
+
+/// A library's migrations, run before the service's own.
+#[derive(Debug, Clone, Copy)]
+pub struct LibraryMigrations {
+    /// The table that tracks them (not `_sqlx_migrations`, which the service's own use).
+    pub table: &'static str,
+    /// For PostgreSQL.
+    pub postgres: fn() -> Migrator,
+    /// For SQLite.
+    pub sqlite: fn() -> Migrator,
+}
+
+impl LibraryMigrations {
+    fn tracked(&self, migrator: Migrator) -> Migrator {
+        let mut migrator = migrator;
+        migrator.dangerous_set_table_name(self.table);
+        migrator
+    }
 }
 
 /// A connection pool to a service's own database.
@@ -204,10 +226,16 @@ impl DbPool {
         match self {
             Self::Postgres(pool) => {
                 shared(&SHARED_POSTGRES).run(pool).await?;
+                if let Some(library) = &migrations.library {
+                    library.tracked((library.postgres)()).run(pool).await?;
+                }
                 migrations.postgres.run(pool).await
             }
             Self::Sqlite(pool) => {
                 shared(&SHARED_SQLITE).run(pool).await?;
+                if let Some(library) = &migrations.library {
+                    library.tracked((library.sqlite)()).run(pool).await?;
+                }
                 migrations.sqlite.run(pool).await
             }
         }

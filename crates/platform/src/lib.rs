@@ -14,6 +14,7 @@ pub mod error;
 pub mod idempotency;
 pub mod outbox;
 pub mod pagination;
+pub mod retry;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

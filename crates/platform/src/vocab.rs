@@ -89,6 +89,47 @@ pub fn floor_from(f: &pb::VisitationFloor) -> Option<d::VisitationFloor> {
 
 // ---- the village's words, shared by the case and notification services ------------------
 
+/// A village role from the contract.
+pub fn role_from(p: pb::VillageRole) -> Option<d::VillageRole> {
+    use d::VillageRole as R;
+    match p {
+        pb::VillageRole::Unspecified => None,
+        pb::VillageRole::Mother => Some(R::Mother),
+        pb::VillageRole::Father => Some(R::Father),
+        pb::VillageRole::OtherParent => Some(R::OtherParent),
+        pb::VillageRole::FosterParent => Some(R::FosterParent),
+        pb::VillageRole::Sibling => Some(R::Sibling),
+        pb::VillageRole::Grandparent => Some(R::Grandparent),
+        pb::VillageRole::OtherFamily => Some(R::OtherFamily),
+        pb::VillageRole::School => Some(R::School),
+        pb::VillageRole::HealthNurse => Some(R::HealthNurse),
+        pb::VillageRole::VisitSupervisor => Some(R::VisitSupervisor),
+        pb::VillageRole::SupportPerson => Some(R::SupportPerson),
+        pb::VillageRole::Caseworker => Some(R::Caseworker),
+        pb::VillageRole::Other => Some(R::Other),
+    }
+}
+
+/// A village role for the contract.
+pub fn role_to(r: d::VillageRole) -> pb::VillageRole {
+    use d::VillageRole as R;
+    match r {
+        R::Mother => pb::VillageRole::Mother,
+        R::Father => pb::VillageRole::Father,
+        R::OtherParent => pb::VillageRole::OtherParent,
+        R::FosterParent => pb::VillageRole::FosterParent,
+        R::Sibling => pb::VillageRole::Sibling,
+        R::Grandparent => pb::VillageRole::Grandparent,
+        R::OtherFamily => pb::VillageRole::OtherFamily,
+        R::School => pb::VillageRole::School,
+        R::HealthNurse => pb::VillageRole::HealthNurse,
+        R::VisitSupervisor => pb::VillageRole::VisitSupervisor,
+        R::SupportPerson => pb::VillageRole::SupportPerson,
+        R::Caseworker => pb::VillageRole::Caseworker,
+        R::Other => pb::VillageRole::Other,
+    }
+}
+
 pub fn affiliation_from(p: pb::Affiliation) -> Option<d::Affiliation> {
     match p {
         pb::Affiliation::Unspecified => None,

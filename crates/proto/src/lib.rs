@@ -26,12 +26,18 @@ pub mod landsby {
             tonic::include_proto!("landsby.notification.v1");
         }
     }
+    pub mod worker {
+        pub mod v1 {
+            tonic::include_proto!("landsby.worker.v1");
+        }
+    }
 }
 
 pub use landsby::case::v1 as case;
 pub use landsby::common::v1 as common;
 pub use landsby::notification::v1 as notification;
 pub use landsby::visitation::v1 as visitation;
+pub use landsby::worker::v1 as worker;
 
 /// Every landsby contract (and the well-known types they import), encoded as a
 /// `google.protobuf.FileDescriptorSet`, for server reflection.

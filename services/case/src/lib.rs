@@ -18,6 +18,7 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub const MIGRATIONS: Migrations = Migrations {
     postgres: &POSTGRES_MIGRATIONS,
     sqlite: &SQLITE_MIGRATIONS,
+    library: None,
 };
 
 fn routes(ctx: ServiceContext) -> Result<Routes, landsby_platform::config::ConfigError> {

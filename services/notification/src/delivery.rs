@@ -11,7 +11,7 @@
 use crate::channels::{Outgoing, SendError, Sender};
 use crate::model::{Channel, after_quiet_hours, backoff};
 use crate::store::{Claimed, Outcome, Store};
-use chrono::{Duration, NaiveTime, Utc};
+use chrono::{Duration, NaiveTime};
 use landsby_platform::config::DeliveryConfig;
 use landsby_platform::server::Shutdown;
 use landsby_platform::validate::now;
@@ -192,7 +192,7 @@ impl Dispatcher {
                             .unwrap_or_else(|_| Duration::seconds(1));
                         let max = Duration::from_std(self.config.backoff_max)
                             .unwrap_or_else(|_| Duration::minutes(10));
-                        at + backoff(attempts, base, max, jitter())
+                        at + backoff(attempts, base, max, landsby_platform::retry::jitter())
                     });
                 tracing::info!(
                     notification = %n.id,
@@ -211,10 +211,4 @@ impl Dispatcher {
         };
         self.store.finish(&c, outcome, at).await
     }
-}
-
-/// A number in [0, 1) that differs between senders and attempts.
-fn jitter() -> f64 {
-    let nanos = Utc::now().timestamp_subsec_nanos();
-    f64::from(nanos % 1000) / 1000.0
 }

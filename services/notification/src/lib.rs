@@ -25,6 +25,7 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub const MIGRATIONS: Migrations = Migrations {
     postgres: &POSTGRES_MIGRATIONS,
     sqlite: &SQLITE_MIGRATIONS,
+    library: None,
 };
 
 fn invalid(setting: &'static str, problem: impl ToString) -> ConfigError {

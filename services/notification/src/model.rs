@@ -242,17 +242,7 @@ pub fn channels_for(
     out
 }
 
-/// The wait before attempt `attempts + 1` after `attempts` failed ones: `base` doubled each time up
-/// to `max`, then a random part of up to a quarter taken off so senders that failed together do not
-/// come back together. `jitter` is in [0, 1).
-pub fn backoff(attempts: u32, base: Duration, max: Duration, jitter: f64) -> Duration {
-    let doublings = attempts.saturating_sub(1).min(30);
-    let full = base
-        .checked_mul(1_i32 << doublings)
-        .map_or(max, |d| d.min(max));
-    let off = (full.num_milliseconds() as f64 * 0.25 * jitter.clamp(0.0, 1.0)) as i64;
-    full - Duration::milliseconds(off)
-}
+pub use landsby_platform::retry::backoff;
 
 /// When an SMS due at `now` may go: `now`, or the end of quiet hours on the Europe/Oslo clock.
 /// Quiet hours run from `from` to `until`, over midnight when `from` is later than `until`.
@@ -311,19 +301,6 @@ mod tests {
             "10:30 UTC is 12:30 CEST: quiet until 13:00 CEST"
         );
         assert_eq!(after_quiet_hours(evening, t(8, 0), t(8, 0)), evening);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap_and_jitter_only_shortens_it() {
-        let base = Duration::seconds(2);
-        let max = Duration::seconds(60);
-        assert_eq!(backoff(1, base, max, 0.0), Duration::seconds(2));
-        assert_eq!(backoff(2, base, max, 0.0), Duration::seconds(4));
-        assert_eq!(backoff(5, base, max, 0.0), Duration::seconds(32));
-        assert_eq!(backoff(6, base, max, 0.0), max);
-        assert_eq!(backoff(40, base, max, 0.0), max);
-        let jittered = backoff(3, base, max, 0.99);
-        assert!(jittered < Duration::seconds(8) && jittered > Duration::seconds(5));
     }
 
     #[test]

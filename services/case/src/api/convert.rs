@@ -24,7 +24,7 @@ pub const MAX_FLOORS: usize = 10;
 
 pub use landsby_platform::vocab::{
     affiliation_from, affiliation_to, contact_kind_to, contact_points, goal_from, goal_to,
-    language_from, language_to, period_from, step_from, step_to,
+    language_from, language_to, period_from, role_from, role_to, step_from, step_to,
 };
 
 pub fn status_from(p: pb::CaseStatus) -> Option<d::CaseStatus> {
@@ -77,45 +77,6 @@ pub fn placement_kind_to(k: d::PlacementKind) -> pb::PlacementKind {
         d::PlacementKind::CareOrder => pb::PlacementKind::CareOrder,
         d::PlacementKind::Voluntary => pb::PlacementKind::Voluntary,
         d::PlacementKind::Emergency => pb::PlacementKind::Emergency,
-    }
-}
-
-pub fn role_from(p: pb::VillageRole) -> Option<d::VillageRole> {
-    use d::VillageRole as R;
-    match p {
-        pb::VillageRole::Unspecified => None,
-        pb::VillageRole::Mother => Some(R::Mother),
-        pb::VillageRole::Father => Some(R::Father),
-        pb::VillageRole::OtherParent => Some(R::OtherParent),
-        pb::VillageRole::FosterParent => Some(R::FosterParent),
-        pb::VillageRole::Sibling => Some(R::Sibling),
-        pb::VillageRole::Grandparent => Some(R::Grandparent),
-        pb::VillageRole::OtherFamily => Some(R::OtherFamily),
-        pb::VillageRole::School => Some(R::School),
-        pb::VillageRole::HealthNurse => Some(R::HealthNurse),
-        pb::VillageRole::VisitSupervisor => Some(R::VisitSupervisor),
-        pb::VillageRole::SupportPerson => Some(R::SupportPerson),
-        pb::VillageRole::Caseworker => Some(R::Caseworker),
-        pb::VillageRole::Other => Some(R::Other),
-    }
-}
-
-pub fn role_to(r: d::VillageRole) -> pb::VillageRole {
-    use d::VillageRole as R;
-    match r {
-        R::Mother => pb::VillageRole::Mother,
-        R::Father => pb::VillageRole::Father,
-        R::OtherParent => pb::VillageRole::OtherParent,
-        R::FosterParent => pb::VillageRole::FosterParent,
-        R::Sibling => pb::VillageRole::Sibling,
-        R::Grandparent => pb::VillageRole::Grandparent,
-        R::OtherFamily => pb::VillageRole::OtherFamily,
-        R::School => pb::VillageRole::School,
-        R::HealthNurse => pb::VillageRole::HealthNurse,
-        R::VisitSupervisor => pb::VillageRole::VisitSupervisor,
-        R::SupportPerson => pb::VillageRole::SupportPerson,
-        R::Caseworker => pb::VillageRole::Caseworker,
-        R::Other => pb::VillageRole::Other,
     }
 }
 

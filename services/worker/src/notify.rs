@@ -1,0 +1,371 @@
+//! Telling the village: who gets which notice, and sending it to the notification service with an
+//! idempotency key made from what it is about and the recipient, so a job run twice sends nothing
+//! twice. Every notice carries the case's protection (the secret address flag and the values to
+//! withhold: the foster home's name and address, the foster parents' contact points), read from the
+//! case service when the notice is sent.
+//!
+//! | notice | recipients |
+//! |---|---|
+//! | `step_changed` | parents with visitation rights, foster parents, the assigned caseworker |
+//! | `plan_changed` | the plan's parent, foster parents |
+//! | `visit_scheduled`, `visit_changed`, `visit_cancelled`, `visit_reminder` | the visit's parent and its participants from the village |
+//! | `visit_concern` | the assigned caseworker |
+//! | `review_due` | the assigned caseworker |
+//! | `review_overdue` | the agency's team lead (`jobs.team_leads`), else the assigned caseworker |
+
+use crate::Ctx;
+use crate::clients::request;
+use crate::error::JobError;
+use crate::jobs::VisitChange;
+use chrono::{DateTime, SecondsFormat, Utc};
+use landsby_domain::VillageRole;
+use landsby_domain::notice::Kind;
+use landsby_platform::vocab::role_from;
+use landsby_proto::case as cpb;
+use landsby_proto::notification as npb;
+use landsby_proto::visitation as vpb;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Village members read per page.
+const PAGE: i32 = 500;
+/// The most village members a case is read with.
+const MAX_MEMBERS: usize = 2000;
+
+/// The case, or None when it does not exist for the agency.
+pub async fn case(ctx: &Ctx, agency: &str, case_id: Uuid) -> Result<Option<cpb::Case>, JobError> {
+    let req = request(
+        &ctx.tokens,
+        agency,
+        cpb::GetCaseRequest {
+            case_id: case_id.to_string(),
+        },
+    )?;
+    match ctx.services.case.clone().get_case(req).await {
+        Ok(r) => Ok(r.into_inner().case),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+        Err(s) => Err(JobError::from_status(&s, "case", "GetCase")),
+    }
+}
+
+/// Every member of the case's village.
+pub async fn members(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+) -> Result<Vec<cpb::VillageMember>, JobError> {
+    let mut members = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let req = request(
+            &ctx.tokens,
+            agency,
+            cpb::ListVillageMembersRequest {
+                case_id: case_id.to_string(),
+                page_size: PAGE,
+                page_token,
+            },
+        )?;
+        let page = ctx
+            .services
+            .case
+            .clone()
+            .list_village_members(req)
+            .await
+            .map_err(|s| JobError::from_status(&s, "case", "ListVillageMembers"))?
+            .into_inner();
+        members.extend(page.members);
+        if page.next_page_token.is_empty() {
+            return Ok(members);
+        }
+        if members.len() >= MAX_MEMBERS {
+            return Err(JobError::Permanent(format!(
+                "a village of more than {MAX_MEMBERS} members"
+            )));
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// A member's role in the domain's words.
+pub fn role(m: &cpb::VillageMember) -> Option<VillageRole> {
+    cpb::VillageRole::try_from(m.role).ok().and_then(role_from)
+}
+
+/// A member's side: as recorded, else as the role has it (unclear counts as the birth family's).
+fn side(m: &cpb::VillageMember) -> cpb::Affiliation {
+    match cpb::Affiliation::try_from(m.affiliation) {
+        Ok(a) if a != cpb::Affiliation::Unspecified => a,
+        _ => role(m).map_or(cpb::Affiliation::BirthFamily, |r| {
+            landsby_platform::vocab::affiliation_to(r.default_affiliation())
+        }),
+    }
+}
+
+/// What a parent-side recipient of the case must never be sent.
+pub fn protection(case: &cpb::Case, members: &[cpb::VillageMember]) -> npb::CaseProtection {
+    let home = case.placement.as_ref().and_then(|p| p.foster_home.as_ref());
+    let secret = home.is_some_and(|h| h.address_protected)
+        || case
+            .board_decision
+            .as_ref()
+            .is_some_and(|d| d.secret_address);
+    let mut values = Vec::new();
+    if let Some(home) = home {
+        values.push(home.name.clone());
+        if let Some(a) = &home.address {
+            values.push(a.street.clone());
+            values.push(format!("{} {}", a.postal_code, a.city));
+        }
+    }
+    for m in members {
+        if role(m) == Some(VillageRole::FosterParent) {
+            values.extend(m.contact_points.iter().map(|c| c.value.clone()));
+        }
+    }
+    values.retain(|v| !v.trim().is_empty());
+    values.sort();
+    values.dedup();
+    npb::CaseProtection {
+        secret_address: secret,
+        protected_values: values,
+    }
+}
+
+/// A village member as a recipient.
+pub fn member(m: &cpb::VillageMember) -> npb::Recipient {
+    npb::Recipient {
+        member_id: m.id.clone(),
+        staff_subject: String::new(),
+        affiliation: side(m) as i32,
+        contact_points: m.contact_points.clone(),
+        language: m.preferred_language,
+    }
+}
+
+/// A staff member (their `sub`) as a recipient: the in-app inbox of the agency's platform.
+pub fn staff(subject: &str) -> npb::Recipient {
+    npb::Recipient {
+        member_id: String::new(),
+        staff_subject: subject.to_owned(),
+        affiliation: cpb::Affiliation::Professional as i32,
+        contact_points: Vec::new(),
+        language: 0,
+    }
+}
+
+fn recipient_id(r: &npb::Recipient) -> &str {
+    if r.member_id.is_empty() {
+        &r.staff_subject
+    } else {
+        &r.member_id
+    }
+}
+
+/// An instant as the notification service reads it.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Sends one notice. `about` identifies what it tells (an event id, a plan's scope version); the
+/// idempotency key is `about` and the recipient. Returns whether the notice is new: a key sent
+/// before answers with the first notification, made before this call. (Only the sweep's counts
+/// use it; clocks apart by more than a call's latency would miscount, never resend.)
+#[allow(clippy::too_many_arguments)]
+pub async fn send(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+    about: &str,
+    recipient: npb::Recipient,
+    kind: Kind,
+    params: BTreeMap<String, String>,
+    protection: &npb::CaseProtection,
+) -> Result<bool, JobError> {
+    let key = format!("{about}/{}", recipient_id(&recipient));
+    let asked = Utc::now();
+    let req = request(
+        &ctx.tokens,
+        agency,
+        npb::SendNotificationRequest {
+            idempotency_key: key,
+            case_id: case_id.to_string(),
+            recipient: Some(recipient),
+            kind: kind.as_str().to_owned(),
+            parameters: params.into_iter().collect(),
+            protection: Some(protection.clone()),
+        },
+    )?;
+    let sent = ctx
+        .services
+        .notification
+        .clone()
+        .send_notification(req)
+        .await
+        .map_err(|s| JobError::from_status(&s, "notification", "SendNotification"))?
+        .into_inner()
+        .notification;
+    let made = sent
+        .and_then(|n| n.create_time)
+        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)));
+    Ok(made.is_some_and(|t| t >= asked))
+}
+
+/// The parents with visitation rights and the foster parents.
+pub fn family(members: &[cpb::VillageMember]) -> impl Iterator<Item = &cpb::VillageMember> {
+    members.iter().filter(|m| {
+        (m.has_visitation_rights && role(m).is_some_and(VillageRole::is_parent))
+            || role(m) == Some(VillageRole::FosterParent)
+    })
+}
+
+/// The foster parents.
+pub fn foster_parents(members: &[cpb::VillageMember]) -> impl Iterator<Item = &cpb::VillageMember> {
+    members
+        .iter()
+        .filter(|m| role(m) == Some(VillageRole::FosterParent))
+}
+
+async fn visit(ctx: &Ctx, agency: &str, visit_id: Uuid) -> Result<Option<vpb::Visit>, JobError> {
+    let req = request(
+        &ctx.tokens,
+        agency,
+        vpb::GetVisitRequest {
+            visit_id: visit_id.to_string(),
+        },
+    )?;
+    match ctx.services.visitation.clone().get_visit(req).await {
+        Ok(r) => Ok(r.into_inner().visit),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+        Err(s) => Err(JobError::from_status(&s, "visitation", "GetVisit")),
+    }
+}
+
+/// Where a visit takes place, in words.
+pub fn place_text(frame: Option<&vpb::Frame>) -> String {
+    let Some(frame) = frame else {
+        return "Avtales med barneverntjenesten".into();
+    };
+    if !frame.place_description.trim().is_empty() {
+        return frame.place_description.clone();
+    }
+    match vpb::Place::try_from(frame.place) {
+        Ok(vpb::Place::AgencyPremises) => "Barneverntjenestens lokaler".into(),
+        Ok(vpb::Place::Community) => "Ute i nærmiljøet".into(),
+        Ok(vpb::Place::FosterHome) => "Fosterhjemmet".into(),
+        Ok(vpb::Place::ParentsHome) => "Foreldrenes hjem".into(),
+        _ => "Avtales med barneverntjenesten".into(),
+    }
+}
+
+/// Who hears about a visit: its parent and its participants from the village.
+pub fn visit_recipients<'a>(
+    v: &vpb::Visit,
+    members: &'a [cpb::VillageMember],
+) -> Vec<&'a cpb::VillageMember> {
+    let mut ids: Vec<&str> = vec![v.parent_id.as_str()];
+    if let Some(frame) = &v.frame {
+        ids.extend(frame.participants.iter().map(|p| p.member_id.as_str()));
+    }
+    members
+        .iter()
+        .filter(|m| ids.contains(&m.id.as_str()))
+        .collect()
+}
+
+fn start_of(v: &vpb::Visit) -> Option<DateTime<Utc>> {
+    v.start_time
+        .as_ref()
+        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+}
+
+/// Tells a visit's parent and participants that it was scheduled, moved or cancelled.
+pub async fn visit_notice(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+    visit_id: Uuid,
+    event_id: &str,
+    change: VisitChange,
+    previous_start: Option<DateTime<Utc>>,
+) -> Result<(), JobError> {
+    let (Some(case), Some(v)) = (
+        case(ctx, agency, case_id).await?,
+        visit(ctx, agency, visit_id).await?,
+    ) else {
+        return Ok(());
+    };
+    let Some(start) = start_of(&v) else {
+        return Err(JobError::Permanent("a visit without a start".into()));
+    };
+    let members = members(ctx, agency, case_id).await?;
+    let protection = protection(&case, &members);
+    let mut params = BTreeMap::new();
+    params.insert("start".to_owned(), rfc3339(start));
+    let kind = match change {
+        VisitChange::Scheduled => {
+            params.insert("duration_minutes".into(), v.duration_minutes.to_string());
+            params.insert("place".into(), place_text(v.frame.as_ref()));
+            Kind::VisitScheduled
+        }
+        VisitChange::Rescheduled => {
+            params.insert("duration_minutes".into(), v.duration_minutes.to_string());
+            params.insert("place".into(), place_text(v.frame.as_ref()));
+            if let Some(previous) = previous_start {
+                params.insert("previous_start".into(), rfc3339(previous));
+            }
+            Kind::VisitChanged
+        }
+        VisitChange::Cancelled => Kind::VisitCancelled,
+    };
+    for m in visit_recipients(&v, &members) {
+        let _new = send(
+            ctx,
+            agency,
+            case_id,
+            event_id,
+            member(m),
+            kind,
+            params.clone(),
+            &protection,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Tells the assigned caseworker that a completed visit's report raised a concern.
+pub async fn concern_notice(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+    visit_id: Uuid,
+    event_id: &str,
+) -> Result<(), JobError> {
+    let (Some(case), Some(v)) = (
+        case(ctx, agency, case_id).await?,
+        visit(ctx, agency, visit_id).await?,
+    ) else {
+        return Ok(());
+    };
+    let Some(start) = start_of(&v) else {
+        return Err(JobError::Permanent("a visit without a start".into()));
+    };
+    if case.assigned_caseworker.is_empty() {
+        return Ok(());
+    }
+    let mut params = BTreeMap::new();
+    params.insert("start".to_owned(), rfc3339(start));
+    send(
+        ctx,
+        agency,
+        case_id,
+        event_id,
+        staff(&case.assigned_caseworker),
+        Kind::VisitConcern,
+        params,
+        &protection(&case, &[]),
+    )
+    .await
+    .map(drop)
+}

@@ -1,0 +1,525 @@
+//! The job queue: apalis's tables in the worker's database, and what the worker adds to apalis.
+//!
+//! Jobs are pushed with apalis's own insert (`push_tasks`), one job per statement, each with an
+//! idempotency key: a key already queued is not queued again, so an event read twice makes one
+//! job. A feed's cursor moves in the same transaction as the jobs its events made.
+//!
+//! The guards apalis lacks ([`Queue::guard`], run by every worker process):
+//! - a job held by a process that stopped being seen (killed, or restarted under a new name) is
+//!   taken up again with the attempt counted, and is DEAD once its attempts are spent (apalis's own
+//!   re-enqueue of orphans ignores `max_attempts`, so a job that crashes its worker every time would
+//!   loop for ever);
+//! - a pending job whose attempts are spent is DEAD.
+//!
+//! Statuses as apalis writes them: `Pending`, `Queued` (taken), `Running`, `Done`, `Failed` (will
+//! be tried again while attempts remain), `Killed` (DEAD). The admin API shows `Failed` without
+//! attempts left as DEAD too.
+
+use crate::error::JobError;
+use crate::jobs::Job;
+use apalis::prelude::TaskBuilder;
+use chrono::{DateTime, TimeZone, Utc};
+use landsby_platform::db::{DbPool, is_unique_violation};
+use sqlx::{PgPool, Row, SqlitePool};
+use std::time::Duration;
+
+/// The apalis queue (`job_type`) of every landsby job.
+pub const QUEUE: &str = "landsby.worker";
+
+/// The job queue, on the worker's database.
+#[derive(Debug, Clone)]
+pub enum Queue {
+    /// apalis-postgres (schema `apalis`).
+    Postgres(PgPool),
+    /// apalis-sqlite (tables `Jobs`, `Workers`).
+    Sqlite(SqlitePool),
+}
+
+/// One job as the admin API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    /// The job id (a ULID).
+    pub id: String,
+    /// The job.
+    pub job: Option<Job>,
+    /// apalis's status.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Attempts allowed.
+    pub max_attempts: i64,
+    /// When it runs (next).
+    pub run_at: Option<DateTime<Utc>>,
+    /// When its last attempt finished.
+    pub done_at: Option<DateTime<Utc>>,
+    /// The last result apalis recorded (our errors: codes and short reasons).
+    pub last_result: Option<String>,
+}
+
+/// What else commits with the jobs pushed.
+#[derive(Debug, Clone)]
+pub enum Also<'a> {
+    /// Nothing.
+    Nothing,
+    /// A feed's cursor moves (while the process still holds the feed's lease).
+    Cursor(Advance<'a>),
+    /// A sweep's batch is recorded.
+    Batch {
+        /// The sweep.
+        sweep_id: uuid::Uuid,
+        /// The batch's key (its job's idempotency key).
+        key: &'a str,
+        /// How many cases it has.
+        cases: i64,
+    },
+}
+
+/// A feed cursor to move together with the jobs its events made.
+#[derive(Debug, Clone)]
+pub struct Advance<'a> {
+    /// `case` or `visitation`.
+    pub feed: &'a str,
+    /// The agency.
+    pub agency: &'a str,
+    /// The last sequence handled.
+    pub after_sequence: i64,
+    /// The process that holds the feed's lease: the cursor moves only while it still does.
+    pub owner: &'a str,
+}
+
+/// What a status filter of the admin API selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Every job.
+    Any,
+    /// `Pending`.
+    Pending,
+    /// `Queued` or `Running`.
+    Running,
+    /// `Done`.
+    Done,
+    /// `Failed` with attempts left.
+    Failed,
+    /// `Killed`, or `Failed` without attempts left.
+    Dead,
+}
+
+impl StatusFilter {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Any => "TRUE",
+            Self::Pending => "status = 'Pending'",
+            Self::Running => "status IN ('Queued', 'Running')",
+            Self::Done => "status = 'Done'",
+            Self::Failed => "(status = 'Failed' AND attempts < max_attempts)",
+            Self::Dead => "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))",
+        }
+    }
+}
+
+fn task(
+    job: &Job,
+    key: &str,
+    max_attempts: u32,
+) -> Result<apalis::prelude::Task<Vec<u8>>, JobError> {
+    let bytes = serde_json::to_vec(job)
+        .map_err(|_| JobError::Permanent("a job could not be encoded".into()))?;
+    Ok(TaskBuilder::new(bytes)
+        .idempotency_key(key)
+        .max_attempts(max_attempts as usize)
+        .build())
+}
+
+fn epoch(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_epoch(s: Option<i64>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| Utc.timestamp_opt(s, 0).single())
+}
+
+const CURSOR_SQL: &str = "UPDATE feed_cursors SET after_sequence = $1, updated_at = $2 \
+     WHERE feed = $3 AND agency = $4 AND owner = $5 AND after_sequence <= $1";
+const BATCH_SQL: &str = "INSERT INTO sweep_batches (sweep_id, batch_key, cases) VALUES ($1, $2, $3) \
+     ON CONFLICT (sweep_id, batch_key) DO NOTHING";
+
+impl Queue {
+    /// The queue on `db`.
+    pub fn new(db: &DbPool) -> Self {
+        match db {
+            DbPool::Postgres(pool) => Self::Postgres(pool.clone()),
+            DbPool::Sqlite(pool) => Self::Sqlite(pool.clone()),
+        }
+    }
+
+    /// Queues `jobs` (each with its idempotency key; a key already queued is skipped) and, in the
+    /// same transaction, does `also`. Returns false, queuing nothing, when a cursor was to move but
+    /// the process no longer holds the feed's lease.
+    pub async fn push(
+        &self,
+        jobs: &[(Job, String)],
+        max_attempts: u32,
+        also: Also<'_>,
+    ) -> Result<bool, JobError> {
+        let tasks = jobs
+            .iter()
+            .map(|(job, key)| task(job, key, max_attempts))
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = Utc::now();
+        match self {
+            Self::Sqlite(pool) => {
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(JobError::store)?;
+                match &also {
+                    Also::Nothing => {}
+                    Also::Cursor(a) => {
+                        let moved = sqlx::query(CURSOR_SQL)
+                            .bind(a.after_sequence)
+                            .bind(now)
+                            .bind(a.feed)
+                            .bind(a.agency)
+                            .bind(a.owner)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(JobError::store)?;
+                        if moved.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                    }
+                    Also::Batch {
+                        sweep_id,
+                        key,
+                        cases,
+                    } => {
+                        sqlx::query(BATCH_SQL)
+                            .bind(*sweep_id)
+                            .bind(*key)
+                            .bind(*cases)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(JobError::store)?;
+                    }
+                }
+                for t in &tasks {
+                    apalis_sqlite::queries::push_tasks(&mut *tx, QUEUE, std::slice::from_ref(t))
+                        .await
+                        .map_err(JobError::queue)?;
+                }
+                tx.commit().await.map_err(JobError::store)?;
+            }
+            Self::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(JobError::store)?;
+                match &also {
+                    Also::Nothing => {}
+                    Also::Cursor(a) => {
+                        let moved = sqlx::query(CURSOR_SQL)
+                            .bind(a.after_sequence)
+                            .bind(now)
+                            .bind(a.feed)
+                            .bind(a.agency)
+                            .bind(a.owner)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(JobError::store)?;
+                        if moved.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                    }
+                    Also::Batch {
+                        sweep_id,
+                        key,
+                        cases,
+                    } => {
+                        sqlx::query(BATCH_SQL)
+                            .bind(*sweep_id)
+                            .bind(*key)
+                            .bind(*cases)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(JobError::store)?;
+                    }
+                }
+                for t in tasks {
+                    // apalis-postgres has no ON CONFLICT: a key already queued is a unique
+                    // violation, absorbed by a savepoint so the rest of the transaction stands.
+                    sqlx::query("SAVEPOINT push")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(JobError::store)?;
+                    match apalis_postgres::queries::push_tasks(&mut *tx, QUEUE, vec![t]).await {
+                        Ok(()) => {}
+                        Err(apalis_postgres::Error::Database(e)) if is_unique_violation(&e) => {
+                            sqlx::query("ROLLBACK TO SAVEPOINT push")
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(JobError::store)?;
+                        }
+                        Err(e) => return Err(JobError::queue(e)),
+                    }
+                    sqlx::query("RELEASE SAVEPOINT push")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(JobError::store)?;
+                }
+                tx.commit().await.map_err(JobError::store)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Makes job `id` wait `delay` before its next attempt (apalis would take a failed job again
+    /// at once).
+    pub async fn delay(&self, id: &str, delay: Duration) -> Result<(), JobError> {
+        let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        match self {
+            Self::Sqlite(pool) => {
+                sqlx::query("UPDATE Jobs SET run_at = $1 WHERE id = $2")
+                    .bind(epoch(at))
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map_err(JobError::store)?;
+            }
+            Self::Postgres(pool) => {
+                sqlx::query("UPDATE apalis.jobs SET run_at = $1 WHERE id = $2")
+                    .bind(at)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map_err(JobError::store)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The guards apalis lacks (see the module): jobs of processes unseen for `stale_after` are
+    /// taken up again, or DEAD when their attempts are spent; pending jobs with their attempts
+    /// spent are DEAD. Returns how many jobs were (taken up again, declared dead).
+    pub async fn guard(&self, stale_after: Duration) -> Result<(u64, u64), JobError> {
+        let stale = i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX);
+        let lost = r#"{"Err":"the worker process running it was lost; attempts are spent"}"#;
+        let spent = r#"{"Err":"attempts are spent"}"#;
+        let requeued = r#"{"Err":"the worker process running it was lost; taken up again"}"#;
+        match self {
+            Self::Sqlite(pool) => {
+                let mut tx = pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(JobError::store)?;
+                let orphans = "SELECT Jobs.id FROM Jobs JOIN Workers ON Jobs.lock_by = Workers.id \
+                     WHERE Jobs.job_type = $1 AND Jobs.status IN ('Queued', 'Running') \
+                     AND strftime('%s', 'now') - Workers.last_seen >= $2";
+                let dead = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE Jobs SET status = 'Killed', attempts = attempts + 1, lock_by = NULL, \
+                     done_at = strftime('%s', 'now'), last_result = $3 \
+                     WHERE id IN ({orphans}) AND attempts + 1 >= max_attempts"
+                )))
+                .bind(QUEUE)
+                .bind(stale)
+                .bind(lost)
+                .execute(&mut *tx)
+                .await
+                .map_err(JobError::store)?
+                .rows_affected();
+                let again = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE Jobs SET status = 'Pending', attempts = attempts + 1, lock_by = NULL, \
+                     lock_at = NULL, done_at = NULL, last_result = $3 WHERE id IN ({orphans})"
+                )))
+                .bind(QUEUE)
+                .bind(stale)
+                .bind(requeued)
+                .execute(&mut *tx)
+                .await
+                .map_err(JobError::store)?
+                .rows_affected();
+                let exhausted = sqlx::query(
+                    "UPDATE Jobs SET status = 'Killed', lock_by = NULL, \
+                     done_at = strftime('%s', 'now'), last_result = $2 \
+                     WHERE job_type = $1 AND status = 'Pending' AND attempts >= max_attempts",
+                )
+                .bind(QUEUE)
+                .bind(spent)
+                .execute(&mut *tx)
+                .await
+                .map_err(JobError::store)?
+                .rows_affected();
+                tx.commit().await.map_err(JobError::store)?;
+                Ok((again, dead + exhausted))
+            }
+            Self::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(JobError::store)?;
+                let orphans = "SELECT jobs.id FROM apalis.jobs AS jobs \
+                     JOIN apalis.workers AS workers ON jobs.lock_by = workers.id \
+                     WHERE jobs.job_type = $1 AND jobs.status IN ('Queued', 'Running') \
+                     AND workers.last_seen <= NOW() - make_interval(secs => $2) \
+                     FOR UPDATE OF jobs SKIP LOCKED";
+                let dead = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE apalis.jobs SET status = 'Killed', attempts = attempts + 1, \
+                     lock_by = NULL, done_at = NOW(), last_result = $3::jsonb \
+                     WHERE id IN ({orphans}) AND attempts + 1 >= max_attempts"
+                )))
+                .bind(QUEUE)
+                .bind(stale as f64)
+                .bind(lost)
+                .execute(&mut *tx)
+                .await
+                .map_err(JobError::store)?
+                .rows_affected();
+                let again = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE apalis.jobs SET status = 'Pending', attempts = attempts + 1, \
+                     lock_by = NULL, lock_at = NULL, done_at = NULL, last_result = $3::jsonb \
+                     WHERE id IN ({orphans})"
+                )))
+                .bind(QUEUE)
+                .bind(stale as f64)
+                .bind(requeued)
+                .execute(&mut *tx)
+                .await
+                .map_err(JobError::store)?
+                .rows_affected();
+                let exhausted = sqlx::query(
+                    "UPDATE apalis.jobs SET status = 'Killed', lock_by = NULL, done_at = NOW(), \
+                     last_result = $2::jsonb \
+                     WHERE job_type = $1 AND status = 'Pending' AND attempts >= max_attempts",
+                )
+                .bind(QUEUE)
+                .bind(spent)
+                .execute(&mut *tx)
+                .await
+                .map_err(JobError::store)?
+                .rows_affected();
+                tx.commit().await.map_err(JobError::store)?;
+                Ok((again, dead + exhausted))
+            }
+        }
+    }
+
+    /// The agency's jobs in `filter`, newest first, after the job id `before` (a page token).
+    pub async fn list(
+        &self,
+        agency: &str,
+        filter: StatusFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, JobError> {
+        let limit = i64::from(limit);
+        let before = before.unwrap_or("~");
+        let rows = match self {
+            Self::Sqlite(pool) => {
+                let sql = format!(
+                    "SELECT id, CAST(job AS TEXT) AS job, status, attempts, max_attempts, run_at, \
+                     done_at, last_result FROM Jobs WHERE job_type = $1 \
+                     AND json_extract(CAST(job AS TEXT), '$.agency') = $2 AND id < $3 AND {} \
+                     ORDER BY id DESC LIMIT $4",
+                    filter.sql()
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(QUEUE)
+                    .bind(agency)
+                    .bind(before)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(JobError::store)?
+                    .into_iter()
+                    .map(|r| {
+                        Ok(JobRow {
+                            id: r.try_get("id")?,
+                            job: r
+                                .try_get::<Option<String>, _>("job")?
+                                .and_then(|j| serde_json::from_str(&j).ok()),
+                            status: r.try_get("status")?,
+                            attempts: r.try_get("attempts")?,
+                            max_attempts: r.try_get("max_attempts")?,
+                            run_at: from_epoch(r.try_get("run_at")?),
+                            done_at: from_epoch(r.try_get("done_at")?),
+                            last_result: r.try_get("last_result")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            }
+            Self::Postgres(pool) => {
+                let sql = format!(
+                    "SELECT id, convert_from(job, 'UTF8') AS job, status, attempts::BIGINT AS \
+                     attempts, max_attempts::BIGINT AS max_attempts, run_at, done_at, \
+                     last_result::TEXT AS last_result FROM apalis.jobs WHERE job_type = $1 \
+                     AND convert_from(job, 'UTF8')::jsonb ->> 'agency' = $2 AND id < $3 AND {} \
+                     ORDER BY id DESC LIMIT $4",
+                    filter.sql()
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(QUEUE)
+                    .bind(agency)
+                    .bind(before)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(JobError::store)?
+                    .into_iter()
+                    .map(|r| {
+                        Ok(JobRow {
+                            id: r.try_get("id")?,
+                            job: r
+                                .try_get::<Option<String>, _>("job")?
+                                .and_then(|j| serde_json::from_str(&j).ok()),
+                            status: r.try_get("status")?,
+                            attempts: r.try_get("attempts")?,
+                            max_attempts: r.try_get("max_attempts")?,
+                            run_at: r.try_get("run_at")?,
+                            done_at: r.try_get("done_at")?,
+                            last_result: r.try_get("last_result")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            }
+        };
+        rows.map_err(JobError::store)
+    }
+
+    /// One of the agency's jobs.
+    pub async fn get(&self, agency: &str, id: &str) -> Result<Option<JobRow>, JobError> {
+        // Ids are ULIDs (26 characters, digits and capitals): the largest id below `{id}~` is the
+        // job itself when it exists.
+        let next = format!("{id}~");
+        let rows = self.list(agency, StatusFilter::Any, Some(&next), 1).await?;
+        Ok(rows.into_iter().find(|r| r.id == id))
+    }
+
+    /// Makes the agency's DEAD or failed job `id` pending again with no attempts counted. Returns
+    /// whether it was DEAD or failed (a job pending, running or done is left as it is).
+    pub async fn retry(&self, agency: &str, id: &str) -> Result<bool, JobError> {
+        let Some(row) = self.get(agency, id).await? else {
+            return Ok(false);
+        };
+        if row.status != "Killed" && row.status != "Failed" {
+            return Ok(false);
+        }
+        let changed = match self {
+            Self::Sqlite(pool) => sqlx::query(
+                "UPDATE Jobs SET status = 'Pending', attempts = 0, lock_by = NULL, \
+                 lock_at = NULL, done_at = NULL, run_at = strftime('%s', 'now') \
+                 WHERE id = $1 AND job_type = $2 AND status IN ('Killed', 'Failed')",
+            )
+            .bind(id)
+            .bind(QUEUE)
+            .execute(pool)
+            .await
+            .map_err(JobError::store)?
+            .rows_affected(),
+            Self::Postgres(pool) => sqlx::query(
+                "UPDATE apalis.jobs SET status = 'Pending', attempts = 0, lock_by = NULL, \
+                 lock_at = NULL, done_at = NULL, run_at = NOW() \
+                 WHERE id = $1 AND job_type = $2 AND status IN ('Killed', 'Failed')",
+            )
+            .bind(id)
+            .bind(QUEUE)
+            .execute(pool)
+            .await
+            .map_err(JobError::store)?
+            .rows_affected(),
+        };
+        Ok(changed == 1)
+    }
+}

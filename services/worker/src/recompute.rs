@@ -1,0 +1,794 @@
+//! RecomputeCase: what follows from a change to a case, done by the worker.
+//!
+//! 1. Read the case, its village and its visits of the last year; tell the case service what it
+//!    needs to know of the visits (SyncVisitFacts, as of the visitation feed's cursor).
+//! 2. For each parent with visitation rights, compute the scope with the policy in
+//!    `crates/domain` and put it in force (ApplyComputedScope), stamped with the case version and
+//!    the policy version it was computed from: a stale or repeated stamp changes nothing.
+//! 3. Compute the due reviews and replace the case's computed ones (SyncDueReviews), stamped the
+//!    same way.
+//! 4. Tell the village: a step change to the family and the caseworker; a scope whose values
+//!    changed to its parent and the foster parents.
+//!
+//! Every read is the worker's (role `service`); every write is idempotent, so a job that crashed
+//! half-way is run again from the start.
+
+use crate::Ctx;
+use crate::clients::request;
+use crate::error::JobError;
+use crate::jobs::StepNotice;
+use crate::notify;
+use chrono::{DateTime, NaiveDate, Utc};
+use landsby_domain::due::{
+    self, ConcernFact, ConferenceFact, DueInput, Reduction, SecretAddressFact,
+};
+use landsby_domain::notice::Kind;
+use landsby_domain::scope::{
+    self, CancelledBy, OutcomeKind, ScopeInput, ScopeValues, VisitOutcome,
+};
+use landsby_domain::time::oslo_date;
+use landsby_domain::{Goal, Step, VisitationFloor};
+use landsby_platform::validate::{Violations, date_to_proto};
+use landsby_platform::vocab::{floor_from, goal_from, goal_to, step_from, step_to};
+use landsby_proto::case as cpb;
+use landsby_proto::common;
+use landsby_proto::visitation as vpb;
+use landsby_visitation::api::convert::{scope_from, scope_to};
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+/// Items read per page of a listing.
+const PAGE: i32 = 500;
+/// The most visits, reviews or goals a case is computed from.
+const MAX_ITEMS: usize = 1000;
+/// How far back visits are read: a year, as SyncVisitFacts takes them.
+const VISITS_DAYS: i64 = 365;
+
+/// What a recompute did.
+#[derive(Debug, Clone, Default)]
+pub struct Recomputed {
+    /// The case as computed from.
+    pub case: cpb::Case,
+    /// Its village.
+    pub members: Vec<cpb::VillageMember>,
+    /// What parent-side recipients must not be sent.
+    pub protection: landsby_proto::notification::CaseProtection,
+    /// The case version it computed from.
+    pub case_version: i64,
+    /// Parents whose scope was computed.
+    pub parents: usize,
+    /// Scopes put in force by this run.
+    pub scopes_applied: usize,
+    /// Whether the due reviews were replaced by this run.
+    pub reviews_applied: bool,
+    /// The case's scheduled computed reviews after the run.
+    pub reviews: Vec<cpb::Review>,
+    /// New notices sent (one sent before, by an earlier attempt, is not counted).
+    pub notices: usize,
+}
+
+fn instant(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+}
+
+fn day(d: Option<&common::Date>) -> Option<NaiveDate> {
+    let d = d?;
+    NaiveDate::from_ymd_opt(
+        d.year,
+        u32::try_from(d.month).ok()?,
+        u32::try_from(d.day).ok()?,
+    )
+}
+
+fn uuid(raw: &str) -> Option<Uuid> {
+    Uuid::parse_str(raw).ok()
+}
+
+/// Reads every page of a listing: `call(page_token)` answers (items, next_page_token).
+macro_rules! all_pages {
+    ($what:literal, |$token:ident| $call:expr) => {{
+        let mut items = Vec::new();
+        let mut $token = String::new();
+        loop {
+            let (page, next): (Vec<_>, String) = $call;
+            items.extend(page);
+            if next.is_empty() {
+                break;
+            }
+            if items.len() >= MAX_ITEMS {
+                return Err(JobError::Permanent(format!(
+                    "a case with more than {MAX_ITEMS} {}",
+                    $what
+                )));
+            }
+            $token = next;
+        }
+        items
+    }};
+}
+
+async fn visits(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<Vec<vpb::Visit>, JobError> {
+    let since = prost_types::Timestamp {
+        seconds: since.timestamp(),
+        nanos: 0,
+    };
+    Ok(all_pages!("visits", |token| {
+        let req = request(
+            &ctx.tokens,
+            agency,
+            vpb::ListVisitsRequest {
+                page_size: PAGE,
+                page_token: token,
+                case_id: case_id.to_string(),
+                start_after: Some(since),
+                ..Default::default()
+            },
+        )?;
+        let r = ctx
+            .services
+            .visitation
+            .clone()
+            .list_visits(req)
+            .await
+            .map_err(|s| JobError::from_status(&s, "visitation", "ListVisits"))?
+            .into_inner();
+        (r.visits, r.next_page_token)
+    }))
+}
+
+async fn plans(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+) -> Result<Vec<vpb::VisitationPlan>, JobError> {
+    Ok(all_pages!("plans", |token| {
+        let req = request(
+            &ctx.tokens,
+            agency,
+            vpb::ListVisitationPlansRequest {
+                case_id: case_id.to_string(),
+                page_size: PAGE,
+                page_token: token,
+            },
+        )?;
+        let r = ctx
+            .services
+            .visitation
+            .clone()
+            .list_visitation_plans(req)
+            .await
+            .map_err(|s| JobError::from_status(&s, "visitation", "ListVisitationPlans"))?
+            .into_inner();
+        (r.plans, r.next_page_token)
+    }))
+}
+
+/// Every review of the case, in any status.
+pub async fn reviews(ctx: &Ctx, agency: &str, case_id: Uuid) -> Result<Vec<cpb::Review>, JobError> {
+    Ok(all_pages!("reviews", |token| {
+        let req = request(
+            &ctx.tokens,
+            agency,
+            cpb::ListReviewsRequest {
+                case_id: case_id.to_string(),
+                page_size: PAGE,
+                page_token: token,
+                ..Default::default()
+            },
+        )?;
+        let r = ctx
+            .services
+            .case
+            .clone()
+            .list_reviews(req)
+            .await
+            .map_err(|s| JobError::from_status(&s, "case", "ListReviews"))?
+            .into_inner();
+        (r.reviews, r.next_page_token)
+    }))
+}
+
+async fn goals(ctx: &Ctx, agency: &str, case_id: Uuid) -> Result<Vec<cpb::FollowUpGoal>, JobError> {
+    Ok(all_pages!("follow-up goals", |token| {
+        let req = request(
+            &ctx.tokens,
+            agency,
+            cpb::ListFollowUpGoalsRequest {
+                case_id: case_id.to_string(),
+                page_size: PAGE,
+                page_token: token,
+            },
+        )?;
+        let r = ctx
+            .services
+            .case
+            .clone()
+            .list_follow_up_goals(req)
+            .await
+            .map_err(|s| JobError::from_status(&s, "case", "ListFollowUpGoals"))?
+            .into_inner();
+        (r.goals, r.next_page_token)
+    }))
+}
+
+async fn decisions(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+) -> Result<Vec<cpb::BoardDecision>, JobError> {
+    Ok(all_pages!("board decisions", |token| {
+        let req = request(
+            &ctx.tokens,
+            agency,
+            cpb::ListBoardDecisionsRequest {
+                case_id: case_id.to_string(),
+                page_size: PAGE,
+                page_token: token,
+            },
+        )?;
+        let r = ctx
+            .services
+            .case
+            .clone()
+            .list_board_decisions(req)
+            .await
+            .map_err(|s| JobError::from_status(&s, "case", "ListBoardDecisions"))?
+            .into_inner();
+        (r.decisions, r.next_page_token)
+    }))
+}
+
+async fn conferences(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+) -> Result<Vec<cpb::FamilyGroupConference>, JobError> {
+    let req = request(
+        &ctx.tokens,
+        agency,
+        cpb::ListFamilyGroupConferencesRequest {
+            case_id: case_id.to_string(),
+        },
+    )?;
+    Ok(ctx
+        .services
+        .case
+        .clone()
+        .list_family_group_conferences(req)
+        .await
+        .map_err(|s| JobError::from_status(&s, "case", "ListFamilyGroupConferences"))?
+        .into_inner()
+        .conferences)
+}
+
+/// How a visit went, for scope; None for a visit still to come.
+fn outcome(v: &vpb::Visit) -> Option<VisitOutcome> {
+    let on = oslo_date(instant(v.start_time.as_ref())?);
+    let kind = match vpb::VisitStatus::try_from(v.status).ok()? {
+        vpb::VisitStatus::Completed => OutcomeKind::Completed {
+            concern: v.report.as_ref().is_some_and(|r| r.concern),
+        },
+        vpb::VisitStatus::NoShow => OutcomeKind::NoShow,
+        vpb::VisitStatus::Cancelled => OutcomeKind::Cancelled {
+            by: match v
+                .cancellation
+                .as_ref()
+                .and_then(|c| vpb::CancelledBy::try_from(c.cancelled_by).ok())
+            {
+                Some(vpb::CancelledBy::Parent) => CancelledBy::Parent,
+                Some(vpb::CancelledBy::Agency) => CancelledBy::Agency,
+                Some(vpb::CancelledBy::FosterParents) => CancelledBy::FosterParents,
+                Some(vpb::CancelledBy::ChildIllness) => CancelledBy::ChildIllness,
+                _ => CancelledBy::Other,
+            },
+        },
+        _ => return None,
+    };
+    Some(VisitOutcome { on, kind })
+}
+
+/// A visit as the case service keeps it; None for a visit still to come.
+fn fact(v: &vpb::Visit) -> Option<cpb::VisitFact> {
+    let outcome = match vpb::VisitStatus::try_from(v.status).ok()? {
+        vpb::VisitStatus::Completed => cpb::VisitFactOutcome::Completed,
+        vpb::VisitStatus::NoShow => cpb::VisitFactOutcome::NoShow,
+        vpb::VisitStatus::Cancelled => {
+            match v
+                .cancellation
+                .as_ref()
+                .and_then(|c| vpb::CancelledBy::try_from(c.cancelled_by).ok())
+            {
+                Some(vpb::CancelledBy::Parent) => cpb::VisitFactOutcome::CancelledByParent,
+                _ => cpb::VisitFactOutcome::CancelledByOthers,
+            }
+        }
+        _ => return None,
+    };
+    let report = v.report.as_ref();
+    Some(cpb::VisitFact {
+        visit_id: v.id.clone(),
+        parent_id: v.parent_id.clone(),
+        start_time: v.start_time,
+        outcome: outcome as i32,
+        concern: report.is_some_and(|r| r.concern),
+        foster_parents_involved: report
+            .and_then(|r| r.foster_parents.as_ref())
+            .is_some_and(|f| f.before || f.during || f.after),
+    })
+}
+
+/// The day a completed review was decided.
+fn completed_on(r: &cpb::Review) -> Option<NaiveDate> {
+    if cpb::ReviewStatus::try_from(r.status).ok()? != cpb::ReviewStatus::Completed {
+        return None;
+    }
+    instant(r.outcome.as_ref()?.decide_time.as_ref()).map(oslo_date)
+}
+
+fn kind_of(r: &cpb::Review) -> Option<cpb::ReviewKind> {
+    cpb::ReviewKind::try_from(r.kind).ok()
+}
+
+/// The due reviews of the case today.
+#[allow(clippy::too_many_arguments)]
+fn due_reviews(
+    ctx: &Ctx,
+    case: &cpb::Case,
+    step: Step,
+    today: NaiveDate,
+    reviews: &[cpb::Review],
+    goals: &[cpb::FollowUpGoal],
+    conferences: &[cpb::FamilyGroupConference],
+    decisions: &[cpb::BoardDecision],
+    visits: &[vpb::Visit],
+) -> Vec<due::DueReview> {
+    let step_since = day(case.step_since.as_ref()).unwrap_or(today);
+    let completed = |kind: cpb::ReviewKind| {
+        reviews
+            .iter()
+            .filter(move |r| kind_of(r) == Some(kind))
+            .filter_map(|r| completed_on(r).map(|d| (r, d)))
+    };
+    let key_done = |kind: cpb::ReviewKind, prefix: &str| {
+        completed(kind).any(|(r, _)| r.computed_key.starts_with(prefix))
+    };
+    let last_step_review = completed(cpb::ReviewKind::StepReview)
+        .map(|(_, d)| d)
+        .filter(|d| *d >= step_since)
+        .max();
+    let plan_established = goals
+        .iter()
+        .filter_map(|g| instant(g.create_time.as_ref()).map(oslo_date))
+        .min();
+    let last_plan_evaluation = completed(cpb::ReviewKind::PlanEvaluation)
+        .map(|(_, d)| d)
+        .max();
+    let follow_up_visits: Vec<NaiveDate> = completed(cpb::ReviewKind::FollowUpVisit)
+        .map(|(_, d)| d)
+        .collect();
+    let reduction = case.follow_up_reduction.as_ref().and_then(|r| {
+        Some(Reduction {
+            decided_on: day(r.decided_on.as_ref())?,
+            expires: day(r.expires_on.as_ref())?,
+        })
+    });
+    let conference_facts: Vec<ConferenceFact> = conferences
+        .iter()
+        .filter_map(|c| {
+            let id = uuid(&c.id)?;
+            Some(ConferenceFact {
+                id,
+                held_on: day(c.held_on.as_ref()),
+                follow_up_done: key_done(
+                    cpb::ReviewKind::ConferenceFollowUp,
+                    &format!("conference_follow_up/{id}"),
+                ),
+            })
+        })
+        .collect();
+    let concerns: Vec<ConcernFact> = visits
+        .iter()
+        .filter(|v| v.report.as_ref().is_some_and(|r| r.concern))
+        .filter_map(|v| {
+            let visit_id = uuid(&v.id)?;
+            Some(ConcernFact {
+                visit_id,
+                on: oslo_date(instant(v.start_time.as_ref())?),
+                reviewed: key_done(
+                    cpb::ReviewKind::EarlyReview,
+                    &format!("early_review/{visit_id}"),
+                ),
+            })
+        })
+        .collect();
+    let secret: Vec<SecretAddressFact> = decisions
+        .iter()
+        .filter(|d| d.secret_address)
+        .filter_map(|d| {
+            let decision_id = uuid(&d.id)?;
+            let prefix = format!("secret_address_renewal/{decision_id}");
+            Some(SecretAddressFact {
+                decision_id,
+                valid_from: day(d.valid_from.as_ref())?,
+                valid_to: day(d.valid_to.as_ref()),
+                last_renewed: completed(cpb::ReviewKind::SecretAddressRenewal)
+                    .filter(|(r, _)| r.computed_key.starts_with(&prefix))
+                    .map(|(_, d)| d)
+                    .max(),
+            })
+        })
+        .collect();
+    due::due_reviews(
+        &DueInput {
+            today,
+            step,
+            step_since,
+            last_step_review,
+            plan_established,
+            last_plan_evaluation,
+            follow_up_visits: &follow_up_visits,
+            follow_up_reduction: reduction,
+            conferences: &conference_facts,
+            concerns: &concerns,
+            secret_address_decisions: &secret,
+        },
+        &ctx.policy.reviews,
+    )
+}
+
+fn review_kind_to(k: due::ReviewKind) -> cpb::ReviewKind {
+    match k {
+        due::ReviewKind::StepReview => cpb::ReviewKind::StepReview,
+        due::ReviewKind::PlanEvaluation => cpb::ReviewKind::PlanEvaluation,
+        due::ReviewKind::FollowUpVisit => cpb::ReviewKind::FollowUpVisit,
+        due::ReviewKind::ConferenceFollowUp => cpb::ReviewKind::ConferenceFollowUp,
+        due::ReviewKind::EarlyReview => cpb::ReviewKind::EarlyReview,
+        due::ReviewKind::SecretAddressRenewal => cpb::ReviewKind::SecretAddressRenewal,
+    }
+}
+
+fn values_of(plan: &vpb::VisitationPlan) -> Option<ScopeValues> {
+    let mut v = Violations::new();
+    scope_from(&mut v, "scope", plan.scope.as_ref()).map(|s| s.values())
+}
+
+/// A scope's values in words for a plan_changed notice: numbers and codes only.
+fn summary(values: &ScopeValues) -> String {
+    let period = |p: landsby_domain::VisitPeriod| match p {
+        landsby_domain::VisitPeriod::Week => "uke",
+        landsby_domain::VisitPeriod::Month => "måned",
+        landsby_domain::VisitPeriod::Year => "år",
+    };
+    let mut s = format!(
+        "{} samvær per {}, {} minutter",
+        values.frequency.count,
+        period(values.frequency.period),
+        values.duration_minutes
+    );
+    if values.overnights.count > 0 {
+        s.push_str(&format!(
+            ", {} overnatting(er) per {}",
+            values.overnights.count,
+            period(values.overnights.period)
+        ));
+    }
+    s
+}
+
+/// Recomputes the case (see the module). None when the case does not exist for the agency or is
+/// closed. `retry` says an earlier attempt may have put a scope in force before it stopped: its
+/// notices are sent again (the notification service keeps one per key).
+pub async fn recompute(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+    step_notice: Option<&StepNotice>,
+    retry: bool,
+) -> Result<Option<Recomputed>, JobError> {
+    let Some(mut case) = notify::case(ctx, agency, case_id).await? else {
+        return Ok(None);
+    };
+    if cpb::CaseStatus::try_from(case.status).ok() != Some(cpb::CaseStatus::Open) {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    let today = oslo_date(now);
+    // The visitation feed's position before the visits are read: they are at least that new.
+    let as_of = ctx
+        .store
+        .cursor("visitation", agency)
+        .await
+        .map_err(|e| JobError::Retry(format!("worker database: {e}")))?;
+    let visits = visits(
+        ctx,
+        agency,
+        case_id,
+        now - chrono::Duration::days(VISITS_DAYS),
+    )
+    .await?;
+    let facts: Vec<cpb::VisitFact> = visits.iter().filter_map(fact).collect();
+    let frame_complete = visits.iter().any(|v| {
+        v.frame_complete
+            && vpb::VisitStatus::try_from(v.status).ok() != Some(vpb::VisitStatus::Cancelled)
+    });
+    let req = request(
+        &ctx.tokens,
+        agency,
+        cpb::SyncVisitFactsRequest {
+            case_id: case_id.to_string(),
+            as_of_sequence: as_of,
+            frame_complete,
+            visits: facts,
+        },
+    )?;
+    let synced = ctx
+        .services
+        .case
+        .clone()
+        .sync_visit_facts(req)
+        .await
+        .map_err(|s| JobError::from_status(&s, "case", "SyncVisitFacts"))?
+        .into_inner();
+    if synced.applied {
+        // The facts moved the case's version: compute from the case as it is now.
+        match notify::case(ctx, agency, case_id).await? {
+            Some(c) => case = c,
+            None => return Ok(None),
+        }
+    }
+    let (Some(step), Some(goal)) = (
+        cpb::Step::try_from(case.step).ok().and_then(step_from),
+        cpb::Goal::try_from(case.goal).ok().and_then(goal_from),
+    ) else {
+        return Err(JobError::Permanent("the case has no step or goal".into()));
+    };
+    let members = notify::members(ctx, agency, case_id).await?;
+    let protection = notify::protection(&case, &members);
+    let floors: HashMap<Uuid, VisitationFloor> = case
+        .board_decision
+        .as_ref()
+        .map(|d| {
+            d.floors
+                .iter()
+                .filter_map(floor_from)
+                .map(|f| (f.parent_id, f))
+                .collect()
+        })
+        .unwrap_or_default();
+    let goals = goals(ctx, agency, case_id).await?;
+    let parenting_goals: Vec<String> = goals
+        .iter()
+        .filter(|g| {
+            cpb::FollowUpGoalStatus::try_from(g.status).ok()
+                == Some(cpb::FollowUpGoalStatus::Active)
+        })
+        .map(|g| g.description.clone())
+        .collect();
+    let birth = case
+        .child
+        .as_ref()
+        .and_then(|c| day(c.birth_date.as_ref()))
+        .ok_or_else(|| JobError::Permanent("the case has no child's birth date".into()))?;
+    let plans = plans(ctx, agency, case_id).await?;
+    let mut out = Recomputed {
+        case_version: case.version,
+        ..Recomputed::default()
+    };
+    let computed_from = |step: Step, goal: Goal| vpb::ComputedFrom {
+        case_version: case.version,
+        policy_version: ctx.policy.version.clone(),
+        step: step_to(step) as i32,
+        goal: goal_to(goal) as i32,
+    };
+    let mut changed_plans = Vec::new();
+    for parent in members.iter().filter(|m| {
+        m.has_visitation_rights
+            && notify::role(m).is_some_and(landsby_domain::VillageRole::is_parent)
+    }) {
+        let Some(parent_id) = uuid(&parent.id) else {
+            continue;
+        };
+        let plan = plans.iter().find(|p| p.parent_id == parent.id);
+        let current = plan.and_then(values_of);
+        let recent: Vec<VisitOutcome> = visits
+            .iter()
+            .filter(|v| v.parent_id == parent.id)
+            .filter_map(outcome)
+            .collect();
+        let computed = scope::compute(
+            &ScopeInput {
+                step,
+                goal,
+                floor: floors.get(&parent_id),
+                secret_address: protection.secret_address,
+                child_birth_date: birth,
+                today,
+                recent_visits: &recent,
+                current: current.as_ref(),
+                parenting_goals: &parenting_goals,
+            },
+            &ctx.policy,
+        );
+        let req = request(
+            &ctx.tokens,
+            agency,
+            vpb::ApplyComputedScopeRequest {
+                case_id: case_id.to_string(),
+                parent_id: parent.id.clone(),
+                computed_from: Some(computed_from(step, goal)),
+                scope: Some(scope_to(&computed)),
+            },
+        )?;
+        let applied = ctx
+            .services
+            .visitation
+            .clone()
+            .apply_computed_scope(req)
+            .await
+            .map_err(|s| JobError::from_status(&s, "visitation", "ApplyComputedScope"))?
+            .into_inner();
+        out.parents += 1;
+        if applied.applied {
+            out.scopes_applied += 1;
+        }
+        let Some(after) = applied.plan else { continue };
+        let ours = after.computed_from.as_ref().is_some_and(|c| {
+            c.case_version == case.version && c.policy_version == ctx.policy.version
+        });
+        if applied.applied || (retry && ours) {
+            changed_plans.push((parent, after));
+        }
+    }
+
+    let reviews = reviews(ctx, agency, case_id).await?;
+    let conferences = conferences(ctx, agency, case_id).await?;
+    let decisions = decisions(ctx, agency, case_id).await?;
+    let due = due_reviews(
+        ctx,
+        &case,
+        step,
+        today,
+        &reviews,
+        &goals,
+        &conferences,
+        &decisions,
+        &visits,
+    );
+    let req = request(
+        &ctx.tokens,
+        agency,
+        cpb::SyncDueReviewsRequest {
+            case_id: case_id.to_string(),
+            case_version: case.version,
+            policy_version: ctx.policy.version.clone(),
+            reviews: due
+                .iter()
+                .map(|r| cpb::Review {
+                    kind: review_kind_to(r.kind) as i32,
+                    due_date: Some(date_to_proto(r.due)),
+                    note: r.reason.clone(),
+                    computed_key: r.key.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        },
+    )?;
+    let synced = ctx
+        .services
+        .case
+        .clone()
+        .sync_due_reviews(req)
+        .await
+        .map_err(|s| JobError::from_status(&s, "case", "SyncDueReviews"))?
+        .into_inner();
+    out.reviews_applied = synced.applied;
+    out.reviews = synced.reviews;
+
+    // Tell the village.
+    if let Some(notice) = step_notice {
+        let mut params = BTreeMap::new();
+        params.insert("step".to_owned(), notice.step.clone());
+        params.insert("effective".to_owned(), notice.effective.to_string());
+        let mut recipients: Vec<_> = notify::family(&members).map(notify::member).collect();
+        if !case.assigned_caseworker.is_empty() {
+            recipients.push(notify::staff(&case.assigned_caseworker));
+        }
+        for r in recipients {
+            let new = notify::send(
+                ctx,
+                agency,
+                case_id,
+                &notice.event_id,
+                r,
+                Kind::StepChanged,
+                params.clone(),
+                &protection,
+            )
+            .await?;
+            out.notices += usize::from(new);
+        }
+    }
+    for (parent, plan) in changed_plans {
+        let Some(values) = values_of(&plan) else {
+            continue;
+        };
+        // Compared with the version before it (not with what this run read first, which a retry
+        // reads after its own change): a new stamp with the same values tells nobody anything.
+        if previous_values(ctx, agency, &plan).await?.as_ref() == Some(&values) {
+            continue;
+        }
+        let effective = instant(plan.update_time.as_ref()).map_or(today, oslo_date);
+        let mut params = BTreeMap::new();
+        params.insert("effective".to_owned(), effective.to_string());
+        params.insert("summary".to_owned(), summary(&values));
+        let about = format!("plan/{}/v{}", plan.id, plan.scope_version);
+        let recipients = std::iter::once(parent).chain(notify::foster_parents(&members));
+        for m in recipients {
+            let new = notify::send(
+                ctx,
+                agency,
+                case_id,
+                &about,
+                notify::member(m),
+                Kind::PlanChanged,
+                params.clone(),
+                &protection,
+            )
+            .await?;
+            out.notices += usize::from(new);
+        }
+    }
+    out.case = case;
+    out.members = members;
+    out.protection = protection;
+    Ok(Some(out))
+}
+
+/// The values of the plan's scope version before `plan.scope_version`; None for a new plan.
+/// Newer versions may exist by now (another job applied a newer stamp meanwhile): the listing is
+/// read until the version below this one.
+async fn previous_values(
+    ctx: &Ctx,
+    agency: &str,
+    plan: &vpb::VisitationPlan,
+) -> Result<Option<ScopeValues>, JobError> {
+    let mut page_token = String::new();
+    let mut read = 0usize;
+    loop {
+        let req = request(
+            &ctx.tokens,
+            agency,
+            vpb::ListScopeVersionsRequest {
+                plan_id: plan.id.clone(),
+                page_size: 50,
+                page_token,
+            },
+        )?;
+        let page = ctx
+            .services
+            .visitation
+            .clone()
+            .list_scope_versions(req)
+            .await
+            .map_err(|s| JobError::from_status(&s, "visitation", "ListScopeVersions"))?
+            .into_inner();
+        read += page.versions.len();
+        if let Some(v) = page
+            .versions
+            .iter()
+            .find(|v| v.version < plan.scope_version)
+        {
+            let mut violations = Violations::new();
+            return Ok(scope_from(&mut violations, "scope", v.scope.as_ref()).map(|s| s.values()));
+        }
+        if page.next_page_token.is_empty() || read >= MAX_ITEMS {
+            return Ok(None);
+        }
+        page_token = page.next_page_token;
+    }
+}

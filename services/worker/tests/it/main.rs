@@ -1,0 +1,12 @@
+//! The worker's tests, one binary: its queue and tables on both databases, and the worker running
+//! beside real case, visitation and notification services over loopback gRPC — the heart flow, the
+//! notices, the review sweep, failures, and its admin API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[macro_use]
+mod support;
+mod api;
+mod flow;
+mod queue;
+mod sweep;
