@@ -316,6 +316,25 @@ pub fn timestamp_to_proto(t: chrono::DateTime<chrono::Utc>) -> prost_types::Time
     }
 }
 
+/// An instant another landsby service sent, if it is one (reading an answer, not checking a
+/// request: a malformed one is simply absent).
+pub fn timestamp_from_proto(
+    t: Option<&prost_types::Timestamp>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let t = t?;
+    chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
+
+/// A date another landsby service sent, if it is one.
+pub fn date_from_proto(d: Option<&common::Date>) -> Option<NaiveDate> {
+    let d = d?;
+    NaiveDate::from_ymd_opt(
+        d.year,
+        u32::try_from(d.month).ok()?,
+        u32::try_from(d.day).ok()?,
+    )
+}
+
 /// An etag for a version: opaque to callers.
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")

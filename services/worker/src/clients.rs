@@ -176,6 +176,27 @@ impl Services {
     }
 }
 
+/// Calls another service as the worker of an agency: `call!(ctx, agency, case.get_case(message))`
+/// answers the response's message, or the status as a [`JobError`] naming the call (never the
+/// status's own message, which can quote a value).
+macro_rules! call {
+    ($ctx:expr, $agency:expr, $service:ident . $rpc:ident ( $message:expr )) => {{
+        match $crate::clients::request(&$ctx.tokens, $agency, $message) {
+            Ok(req) => $ctx
+                .services
+                .$service
+                .clone()
+                .$rpc(req)
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|s| {
+                    $crate::error::JobError::from_status(&s, stringify!($service), stringify!($rpc))
+                }),
+            Err(e) => Err(e),
+        }
+    }};
+}
+
 /// A request to another service as the worker of `agency`.
 pub fn request<M>(
     tokens: &Tokens,

@@ -13,6 +13,10 @@ pub enum JobError {
     /// Not worth another attempt: the job is DEAD.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// What the job is about does not exist (for the agency): NOT_FOUND from a service. A job
+    /// reading a case or a visit that is gone has nothing to do; elsewhere it is permanent.
+    #[error("not found: {0}")]
+    Gone(String),
 }
 
 impl JobError {
@@ -31,6 +35,7 @@ impl JobError {
             | Code::Cancelled
             | Code::Unknown
             | Code::Internal => Self::Retry(what),
+            Code::NotFound => Self::Gone(what),
             _ => Self::Permanent(what),
         }
     }

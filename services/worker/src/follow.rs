@@ -15,6 +15,7 @@ use crate::queue::{Advance, Also};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use landsby_platform::server::Shutdown;
+use landsby_platform::validate::timestamp_from_proto;
 use landsby_platform::vocab::step_from;
 use landsby_proto::case as cpb;
 use landsby_proto::visitation as vpb;
@@ -39,10 +40,6 @@ impl Feed {
             Self::Visitation => "visitation",
         }
     }
-}
-
-fn instant(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
 }
 
 fn uuid(raw: &str) -> Option<Uuid> {
@@ -74,7 +71,8 @@ pub fn case_jobs(agency: &str, event: &cpb::CaseEvent) -> Vec<(Job, String)> {
                 .ok()
                 .and_then(step_from)
                 .map(|s| s.as_str().to_owned());
-            let effective = instant(event.occur_time.as_ref()).map(landsby_domain::time::oslo_date);
+            let effective = timestamp_from_proto(event.occur_time.as_ref())
+                .map(landsby_domain::time::oslo_date);
             match (step, effective) {
                 (Some(step), Some(effective)) => vec![(
                     Job::RecomputeCase {
@@ -135,7 +133,7 @@ pub fn visitation_jobs(agency: &str, event: &vpb::VisitationEvent) -> Vec<(Job, 
             jobs.extend(notice(
                 &v.visit_id,
                 VisitChange::Rescheduled,
-                instant(v.previous_start_time.as_ref()),
+                timestamp_from_proto(v.previous_start_time.as_ref()),
             ));
             jobs
         }

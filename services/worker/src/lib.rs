@@ -10,8 +10,9 @@
 //! dead process held. The admin API (`landsby.worker.v1.WorkerAdminService`) lists jobs, runs a
 //! dead one again, and starts and shows review sweeps.
 
-pub mod api;
+#[macro_use]
 pub mod clients;
+pub mod api;
 pub mod error;
 pub mod follow;
 pub mod jobs;

@@ -14,12 +14,12 @@
 //! | `review_overdue` | the agency's team lead (`jobs.team_leads`), else the assigned caseworker |
 
 use crate::Ctx;
-use crate::clients::request;
 use crate::error::JobError;
 use crate::jobs::VisitChange;
 use chrono::{DateTime, SecondsFormat, Utc};
 use landsby_domain::VillageRole;
 use landsby_domain::notice::Kind;
+use landsby_platform::validate::timestamp_from_proto;
 use landsby_platform::vocab::role_from;
 use landsby_proto::case as cpb;
 use landsby_proto::notification as npb;
@@ -34,17 +34,17 @@ const MAX_MEMBERS: usize = 2000;
 
 /// The case, or None when it does not exist for the agency.
 pub async fn case(ctx: &Ctx, agency: &str, case_id: Uuid) -> Result<Option<cpb::Case>, JobError> {
-    let req = request(
-        &ctx.tokens,
+    let found = call!(
+        ctx,
         agency,
-        cpb::GetCaseRequest {
+        case.get_case(cpb::GetCaseRequest {
             case_id: case_id.to_string(),
-        },
-    )?;
-    match ctx.services.case.clone().get_case(req).await {
-        Ok(r) => Ok(r.into_inner().case),
-        Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
-        Err(s) => Err(JobError::from_status(&s, "case", "GetCase")),
+        })
+    );
+    match found {
+        Ok(r) => Ok(r.case),
+        Err(JobError::Gone(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -57,23 +57,15 @@ pub async fn members(
     let mut members = Vec::new();
     let mut page_token = String::new();
     loop {
-        let req = request(
-            &ctx.tokens,
+        let page = call!(
+            ctx,
             agency,
-            cpb::ListVillageMembersRequest {
+            case.list_village_members(cpb::ListVillageMembersRequest {
                 case_id: case_id.to_string(),
                 page_size: PAGE,
                 page_token,
-            },
+            })
         )?;
-        let page = ctx
-            .services
-            .case
-            .clone()
-            .list_village_members(req)
-            .await
-            .map_err(|s| JobError::from_status(&s, "case", "ListVillageMembers"))?
-            .into_inner();
         members.extend(page.members);
         if page.next_page_token.is_empty() {
             return Ok(members);
@@ -184,27 +176,19 @@ pub async fn send(
 ) -> Result<bool, JobError> {
     let key = format!("{about}/{}", recipient_id(&recipient));
     let asked = Utc::now();
-    let req = request(
-        &ctx.tokens,
+    let sent = call!(
+        ctx,
         agency,
-        npb::SendNotificationRequest {
+        notification.send_notification(npb::SendNotificationRequest {
             idempotency_key: key,
             case_id: case_id.to_string(),
             recipient: Some(recipient),
             kind: kind.as_str().to_owned(),
             parameters: params.into_iter().collect(),
             protection: Some(protection.clone()),
-        },
-    )?;
-    let sent = ctx
-        .services
-        .notification
-        .clone()
-        .send_notification(req)
-        .await
-        .map_err(|s| JobError::from_status(&s, "notification", "SendNotification"))?
-        .into_inner()
-        .notification;
+        })
+    )?
+    .notification;
     let made = sent
         .and_then(|n| n.create_time)
         .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)));
@@ -227,17 +211,17 @@ pub fn foster_parents(members: &[cpb::VillageMember]) -> impl Iterator<Item = &c
 }
 
 async fn visit(ctx: &Ctx, agency: &str, visit_id: Uuid) -> Result<Option<vpb::Visit>, JobError> {
-    let req = request(
-        &ctx.tokens,
+    let found = call!(
+        ctx,
         agency,
-        vpb::GetVisitRequest {
+        visitation.get_visit(vpb::GetVisitRequest {
             visit_id: visit_id.to_string(),
-        },
-    )?;
-    match ctx.services.visitation.clone().get_visit(req).await {
-        Ok(r) => Ok(r.into_inner().visit),
-        Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
-        Err(s) => Err(JobError::from_status(&s, "visitation", "GetVisit")),
+        })
+    );
+    match found {
+        Ok(r) => Ok(r.visit),
+        Err(JobError::Gone(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -274,9 +258,7 @@ pub fn visit_recipients<'a>(
 }
 
 fn start_of(v: &vpb::Visit) -> Option<DateTime<Utc>> {
-    v.start_time
-        .as_ref()
-        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+    timestamp_from_proto(v.start_time.as_ref())
 }
 
 /// Tells a visit's parent and participants that it was scheduled, moved or cancelled.

@@ -20,7 +20,7 @@ use crate::jobs::Job;
 use apalis::prelude::TaskBuilder;
 use chrono::{DateTime, TimeZone, Utc};
 use landsby_platform::db::{DbPool, is_unique_violation};
-use sqlx::{PgPool, Row, SqlitePool};
+use sqlx::{PgPool, SqlitePool};
 use std::time::Duration;
 
 /// The apalis queue (`job_type`) of every landsby job.
@@ -130,6 +130,57 @@ fn task(
         .build())
 }
 
+/// A job as both databases' listing selects it (times in seconds since the epoch).
+#[derive(sqlx::FromRow)]
+struct JobRecord {
+    id: String,
+    job: Option<String>,
+    status: String,
+    attempts: i64,
+    max_attempts: i64,
+    run_at: Option<i64>,
+    done_at: Option<i64>,
+    last_result: Option<String>,
+}
+
+async fn fetch_jobs<DB>(
+    pool: &sqlx::Pool<DB>,
+    sql: String,
+    agency: &str,
+    before: &str,
+    limit: i64,
+) -> Result<Vec<JobRow>, JobError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'r> JobRecord: sqlx::FromRow<'r, DB::Row>,
+{
+    let rows = sqlx::query_as::<DB, JobRecord>(sqlx::AssertSqlSafe(sql))
+        .bind(QUEUE)
+        .bind(agency)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .map_err(JobError::store)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| JobRow {
+            id: r.id,
+            job: r.job.and_then(|j| serde_json::from_str(&j).ok()),
+            status: r.status,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            run_at: from_epoch(r.run_at),
+            done_at: from_epoch(r.done_at),
+            last_result: r.last_result,
+        })
+        .collect())
+}
+
 fn epoch(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
@@ -139,9 +190,58 @@ fn from_epoch(s: Option<i64>) -> Option<DateTime<Utc>> {
 }
 
 const CURSOR_SQL: &str = "UPDATE feed_cursors SET after_sequence = $1, updated_at = $2 \
-     WHERE feed = $3 AND agency = $4 AND owner = $5 AND after_sequence <= $1";
+     WHERE feed = $3 AND agency = $4 AND owner = $5 AND after_sequence <= $1 \
+     RETURNING after_sequence";
 const BATCH_SQL: &str = "INSERT INTO sweep_batches (sweep_id, batch_key, cases) VALUES ($1, $2, $3) \
      ON CONFLICT (sweep_id, batch_key) DO NOTHING";
+
+/// Does `also` in the transaction on `conn`; false when a cursor was to move but the lease is
+/// not held.
+async fn also_in<DB>(
+    conn: &mut DB::Connection,
+    also: &Also<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, JobError>
+where
+    DB: landsby_platform::db::Dialect,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> uuid::Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+{
+    match also {
+        Also::Nothing => Ok(true),
+        Also::Cursor(a) => {
+            let moved = sqlx::query_as::<DB, (i64,)>(CURSOR_SQL)
+                .bind(a.after_sequence)
+                .bind(now)
+                .bind(a.feed)
+                .bind(a.agency)
+                .bind(a.owner)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(JobError::store)?;
+            Ok(moved.is_some())
+        }
+        Also::Batch {
+            sweep_id,
+            key,
+            cases,
+        } => {
+            sqlx::query(BATCH_SQL)
+                .bind(*sweep_id)
+                .bind(*key)
+                .bind(*cases)
+                .execute(&mut *conn)
+                .await
+                .map_err(JobError::store)?;
+            Ok(true)
+        }
+    }
+}
 
 impl Queue {
     /// The queue on `db`.
@@ -172,35 +272,8 @@ impl Queue {
                     .begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(JobError::store)?;
-                match &also {
-                    Also::Nothing => {}
-                    Also::Cursor(a) => {
-                        let moved = sqlx::query(CURSOR_SQL)
-                            .bind(a.after_sequence)
-                            .bind(now)
-                            .bind(a.feed)
-                            .bind(a.agency)
-                            .bind(a.owner)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(JobError::store)?;
-                        if moved.rows_affected() == 0 {
-                            return Ok(false);
-                        }
-                    }
-                    Also::Batch {
-                        sweep_id,
-                        key,
-                        cases,
-                    } => {
-                        sqlx::query(BATCH_SQL)
-                            .bind(*sweep_id)
-                            .bind(*key)
-                            .bind(*cases)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(JobError::store)?;
-                    }
+                if !also_in::<sqlx::Sqlite>(&mut tx, &also, now).await? {
+                    return Ok(false);
                 }
                 for t in &tasks {
                     apalis_sqlite::queries::push_tasks(&mut *tx, QUEUE, std::slice::from_ref(t))
@@ -211,35 +284,8 @@ impl Queue {
             }
             Self::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(JobError::store)?;
-                match &also {
-                    Also::Nothing => {}
-                    Also::Cursor(a) => {
-                        let moved = sqlx::query(CURSOR_SQL)
-                            .bind(a.after_sequence)
-                            .bind(now)
-                            .bind(a.feed)
-                            .bind(a.agency)
-                            .bind(a.owner)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(JobError::store)?;
-                        if moved.rows_affected() == 0 {
-                            return Ok(false);
-                        }
-                    }
-                    Also::Batch {
-                        sweep_id,
-                        key,
-                        cases,
-                    } => {
-                        sqlx::query(BATCH_SQL)
-                            .bind(*sweep_id)
-                            .bind(*key)
-                            .bind(*cases)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(JobError::store)?;
-                    }
+                if !also_in::<sqlx::Postgres>(&mut tx, &also, now).await? {
+                    return Ok(false);
                 }
                 for t in tasks {
                     // apalis-postgres has no ON CONFLICT: a key already queued is a unique
@@ -406,7 +452,7 @@ impl Queue {
     ) -> Result<Vec<JobRow>, JobError> {
         let limit = i64::from(limit);
         let before = before.unwrap_or("~");
-        let rows = match self {
+        match self {
             Self::Sqlite(pool) => {
                 let sql = format!(
                     "SELECT id, CAST(job AS TEXT) AS job, status, attempts, max_attempts, run_at, \
@@ -415,67 +461,22 @@ impl Queue {
                      ORDER BY id DESC LIMIT $4",
                     filter.sql()
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(QUEUE)
-                    .bind(agency)
-                    .bind(before)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(JobError::store)?
-                    .into_iter()
-                    .map(|r| {
-                        Ok(JobRow {
-                            id: r.try_get("id")?,
-                            job: r
-                                .try_get::<Option<String>, _>("job")?
-                                .and_then(|j| serde_json::from_str(&j).ok()),
-                            status: r.try_get("status")?,
-                            attempts: r.try_get("attempts")?,
-                            max_attempts: r.try_get("max_attempts")?,
-                            run_at: from_epoch(r.try_get("run_at")?),
-                            done_at: from_epoch(r.try_get("done_at")?),
-                            last_result: r.try_get("last_result")?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                fetch_jobs(pool, sql, agency, before, limit).await
             }
             Self::Postgres(pool) => {
                 let sql = format!(
-                    "SELECT id, convert_from(job, 'UTF8') AS job, status, attempts::BIGINT AS \
-                     attempts, max_attempts::BIGINT AS max_attempts, run_at, done_at, \
+                    "SELECT id, convert_from(job, 'UTF8') AS job, status, \
+                     attempts::BIGINT AS attempts, max_attempts::BIGINT AS max_attempts, \
+                     EXTRACT(EPOCH FROM run_at)::BIGINT AS run_at, \
+                     EXTRACT(EPOCH FROM done_at)::BIGINT AS done_at, \
                      last_result::TEXT AS last_result FROM apalis.jobs WHERE job_type = $1 \
                      AND convert_from(job, 'UTF8')::jsonb ->> 'agency' = $2 AND id < $3 AND {} \
                      ORDER BY id DESC LIMIT $4",
                     filter.sql()
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(QUEUE)
-                    .bind(agency)
-                    .bind(before)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(JobError::store)?
-                    .into_iter()
-                    .map(|r| {
-                        Ok(JobRow {
-                            id: r.try_get("id")?,
-                            job: r
-                                .try_get::<Option<String>, _>("job")?
-                                .and_then(|j| serde_json::from_str(&j).ok()),
-                            status: r.try_get("status")?,
-                            attempts: r.try_get("attempts")?,
-                            max_attempts: r.try_get("max_attempts")?,
-                            run_at: r.try_get("run_at")?,
-                            done_at: r.try_get("done_at")?,
-                            last_result: r.try_get("last_result")?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                fetch_jobs(pool, sql, agency, before, limit).await
             }
-        };
-        rows.map_err(JobError::store)
+        }
     }
 
     /// One of the agency's jobs.

@@ -14,7 +14,6 @@
 //! half-way is run again from the start.
 
 use crate::Ctx;
-use crate::clients::request;
 use crate::error::JobError;
 use crate::jobs::StepNotice;
 use crate::notify;
@@ -28,10 +27,11 @@ use landsby_domain::scope::{
 };
 use landsby_domain::time::oslo_date;
 use landsby_domain::{Goal, Step, VisitationFloor};
-use landsby_platform::validate::{Violations, date_to_proto};
+use landsby_platform::validate::{
+    Violations, date_from_proto, date_to_proto, timestamp_from_proto,
+};
 use landsby_platform::vocab::{floor_from, goal_from, goal_to, step_from, step_to};
 use landsby_proto::case as cpb;
-use landsby_proto::common;
 use landsby_proto::visitation as vpb;
 use landsby_visitation::api::convert::{scope_from, scope_to};
 use std::collections::{BTreeMap, HashMap};
@@ -65,19 +65,6 @@ pub struct Recomputed {
     pub reviews: Vec<cpb::Review>,
     /// New notices sent (one sent before, by an earlier attempt, is not counted).
     pub notices: usize,
-}
-
-fn instant(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
-}
-
-fn day(d: Option<&common::Date>) -> Option<NaiveDate> {
-    let d = d?;
-    NaiveDate::from_ymd_opt(
-        d.year,
-        u32::try_from(d.month).ok()?,
-        u32::try_from(d.day).ok()?,
-    )
 }
 
 fn uuid(raw: &str) -> Option<Uuid> {
@@ -118,25 +105,17 @@ async fn visits(
         nanos: 0,
     };
     Ok(all_pages!("visits", |token| {
-        let req = request(
-            &ctx.tokens,
+        let r = call!(
+            ctx,
             agency,
-            vpb::ListVisitsRequest {
+            visitation.list_visits(vpb::ListVisitsRequest {
                 page_size: PAGE,
                 page_token: token,
                 case_id: case_id.to_string(),
                 start_after: Some(since),
                 ..Default::default()
-            },
+            })
         )?;
-        let r = ctx
-            .services
-            .visitation
-            .clone()
-            .list_visits(req)
-            .await
-            .map_err(|s| JobError::from_status(&s, "visitation", "ListVisits"))?
-            .into_inner();
         (r.visits, r.next_page_token)
     }))
 }
@@ -147,23 +126,15 @@ async fn plans(
     case_id: Uuid,
 ) -> Result<Vec<vpb::VisitationPlan>, JobError> {
     Ok(all_pages!("plans", |token| {
-        let req = request(
-            &ctx.tokens,
+        let r = call!(
+            ctx,
             agency,
-            vpb::ListVisitationPlansRequest {
+            visitation.list_visitation_plans(vpb::ListVisitationPlansRequest {
                 case_id: case_id.to_string(),
                 page_size: PAGE,
                 page_token: token,
-            },
+            })
         )?;
-        let r = ctx
-            .services
-            .visitation
-            .clone()
-            .list_visitation_plans(req)
-            .await
-            .map_err(|s| JobError::from_status(&s, "visitation", "ListVisitationPlans"))?
-            .into_inner();
         (r.plans, r.next_page_token)
     }))
 }
@@ -171,47 +142,31 @@ async fn plans(
 /// Every review of the case, in any status.
 pub async fn reviews(ctx: &Ctx, agency: &str, case_id: Uuid) -> Result<Vec<cpb::Review>, JobError> {
     Ok(all_pages!("reviews", |token| {
-        let req = request(
-            &ctx.tokens,
+        let r = call!(
+            ctx,
             agency,
-            cpb::ListReviewsRequest {
+            case.list_reviews(cpb::ListReviewsRequest {
                 case_id: case_id.to_string(),
                 page_size: PAGE,
                 page_token: token,
                 ..Default::default()
-            },
+            })
         )?;
-        let r = ctx
-            .services
-            .case
-            .clone()
-            .list_reviews(req)
-            .await
-            .map_err(|s| JobError::from_status(&s, "case", "ListReviews"))?
-            .into_inner();
         (r.reviews, r.next_page_token)
     }))
 }
 
 async fn goals(ctx: &Ctx, agency: &str, case_id: Uuid) -> Result<Vec<cpb::FollowUpGoal>, JobError> {
     Ok(all_pages!("follow-up goals", |token| {
-        let req = request(
-            &ctx.tokens,
+        let r = call!(
+            ctx,
             agency,
-            cpb::ListFollowUpGoalsRequest {
+            case.list_follow_up_goals(cpb::ListFollowUpGoalsRequest {
                 case_id: case_id.to_string(),
                 page_size: PAGE,
                 page_token: token,
-            },
+            })
         )?;
-        let r = ctx
-            .services
-            .case
-            .clone()
-            .list_follow_up_goals(req)
-            .await
-            .map_err(|s| JobError::from_status(&s, "case", "ListFollowUpGoals"))?
-            .into_inner();
         (r.goals, r.next_page_token)
     }))
 }
@@ -222,23 +177,15 @@ async fn decisions(
     case_id: Uuid,
 ) -> Result<Vec<cpb::BoardDecision>, JobError> {
     Ok(all_pages!("board decisions", |token| {
-        let req = request(
-            &ctx.tokens,
+        let r = call!(
+            ctx,
             agency,
-            cpb::ListBoardDecisionsRequest {
+            case.list_board_decisions(cpb::ListBoardDecisionsRequest {
                 case_id: case_id.to_string(),
                 page_size: PAGE,
                 page_token: token,
-            },
+            })
         )?;
-        let r = ctx
-            .services
-            .case
-            .clone()
-            .list_board_decisions(req)
-            .await
-            .map_err(|s| JobError::from_status(&s, "case", "ListBoardDecisions"))?
-            .into_inner();
         (r.decisions, r.next_page_token)
     }))
 }
@@ -248,27 +195,19 @@ async fn conferences(
     agency: &str,
     case_id: Uuid,
 ) -> Result<Vec<cpb::FamilyGroupConference>, JobError> {
-    let req = request(
-        &ctx.tokens,
+    Ok(call!(
+        ctx,
         agency,
-        cpb::ListFamilyGroupConferencesRequest {
+        case.list_family_group_conferences(cpb::ListFamilyGroupConferencesRequest {
             case_id: case_id.to_string(),
-        },
-    )?;
-    Ok(ctx
-        .services
-        .case
-        .clone()
-        .list_family_group_conferences(req)
-        .await
-        .map_err(|s| JobError::from_status(&s, "case", "ListFamilyGroupConferences"))?
-        .into_inner()
-        .conferences)
+        })
+    )?
+    .conferences)
 }
 
 /// How a visit went, for scope; None for a visit still to come.
 fn outcome(v: &vpb::Visit) -> Option<VisitOutcome> {
-    let on = oslo_date(instant(v.start_time.as_ref())?);
+    let on = oslo_date(timestamp_from_proto(v.start_time.as_ref())?);
     let kind = match vpb::VisitStatus::try_from(v.status).ok()? {
         vpb::VisitStatus::Completed => OutcomeKind::Completed {
             concern: v.report.as_ref().is_some_and(|r| r.concern),
@@ -327,7 +266,7 @@ fn completed_on(r: &cpb::Review) -> Option<NaiveDate> {
     if cpb::ReviewStatus::try_from(r.status).ok()? != cpb::ReviewStatus::Completed {
         return None;
     }
-    instant(r.outcome.as_ref()?.decide_time.as_ref()).map(oslo_date)
+    timestamp_from_proto(r.outcome.as_ref()?.decide_time.as_ref()).map(oslo_date)
 }
 
 fn kind_of(r: &cpb::Review) -> Option<cpb::ReviewKind> {
@@ -347,7 +286,7 @@ fn due_reviews(
     decisions: &[cpb::BoardDecision],
     visits: &[vpb::Visit],
 ) -> Vec<due::DueReview> {
-    let step_since = day(case.step_since.as_ref()).unwrap_or(today);
+    let step_since = date_from_proto(case.step_since.as_ref()).unwrap_or(today);
     let completed = |kind: cpb::ReviewKind| {
         reviews
             .iter()
@@ -363,7 +302,7 @@ fn due_reviews(
         .max();
     let plan_established = goals
         .iter()
-        .filter_map(|g| instant(g.create_time.as_ref()).map(oslo_date))
+        .filter_map(|g| timestamp_from_proto(g.create_time.as_ref()).map(oslo_date))
         .min();
     let last_plan_evaluation = completed(cpb::ReviewKind::PlanEvaluation)
         .map(|(_, d)| d)
@@ -373,8 +312,8 @@ fn due_reviews(
         .collect();
     let reduction = case.follow_up_reduction.as_ref().and_then(|r| {
         Some(Reduction {
-            decided_on: day(r.decided_on.as_ref())?,
-            expires: day(r.expires_on.as_ref())?,
+            decided_on: date_from_proto(r.decided_on.as_ref())?,
+            expires: date_from_proto(r.expires_on.as_ref())?,
         })
     });
     let conference_facts: Vec<ConferenceFact> = conferences
@@ -383,7 +322,7 @@ fn due_reviews(
             let id = uuid(&c.id)?;
             Some(ConferenceFact {
                 id,
-                held_on: day(c.held_on.as_ref()),
+                held_on: date_from_proto(c.held_on.as_ref()),
                 follow_up_done: key_done(
                     cpb::ReviewKind::ConferenceFollowUp,
                     &format!("conference_follow_up/{id}"),
@@ -398,7 +337,7 @@ fn due_reviews(
             let visit_id = uuid(&v.id)?;
             Some(ConcernFact {
                 visit_id,
-                on: oslo_date(instant(v.start_time.as_ref())?),
+                on: oslo_date(timestamp_from_proto(v.start_time.as_ref())?),
                 reviewed: key_done(
                     cpb::ReviewKind::EarlyReview,
                     &format!("early_review/{visit_id}"),
@@ -414,8 +353,8 @@ fn due_reviews(
             let prefix = format!("secret_address_renewal/{decision_id}");
             Some(SecretAddressFact {
                 decision_id,
-                valid_from: day(d.valid_from.as_ref())?,
-                valid_to: day(d.valid_to.as_ref()),
+                valid_from: date_from_proto(d.valid_from.as_ref())?,
+                valid_to: date_from_proto(d.valid_to.as_ref()),
                 last_renewed: completed(cpb::ReviewKind::SecretAddressRenewal)
                     .filter(|(r, _)| r.computed_key.starts_with(&prefix))
                     .map(|(_, d)| d)
@@ -516,24 +455,16 @@ pub async fn recompute(
         v.frame_complete
             && vpb::VisitStatus::try_from(v.status).ok() != Some(vpb::VisitStatus::Cancelled)
     });
-    let req = request(
-        &ctx.tokens,
+    let synced = call!(
+        ctx,
         agency,
-        cpb::SyncVisitFactsRequest {
+        case.sync_visit_facts(cpb::SyncVisitFactsRequest {
             case_id: case_id.to_string(),
             as_of_sequence: as_of,
             frame_complete,
             visits: facts,
-        },
+        })
     )?;
-    let synced = ctx
-        .services
-        .case
-        .clone()
-        .sync_visit_facts(req)
-        .await
-        .map_err(|s| JobError::from_status(&s, "case", "SyncVisitFacts"))?
-        .into_inner();
     if synced.applied {
         // The facts moved the case's version: compute from the case as it is now.
         match notify::case(ctx, agency, case_id).await? {
@@ -572,7 +503,7 @@ pub async fn recompute(
     let birth = case
         .child
         .as_ref()
-        .and_then(|c| day(c.birth_date.as_ref()))
+        .and_then(|c| date_from_proto(c.birth_date.as_ref()))
         .ok_or_else(|| JobError::Permanent("the case has no child's birth date".into()))?;
     let plans = plans(ctx, agency, case_id).await?;
     let mut out = Recomputed {
@@ -614,24 +545,16 @@ pub async fn recompute(
             },
             &ctx.policy,
         );
-        let req = request(
-            &ctx.tokens,
+        let applied = call!(
+            ctx,
             agency,
-            vpb::ApplyComputedScopeRequest {
+            visitation.apply_computed_scope(vpb::ApplyComputedScopeRequest {
                 case_id: case_id.to_string(),
                 parent_id: parent.id.clone(),
                 computed_from: Some(computed_from(step, goal)),
                 scope: Some(scope_to(&computed)),
-            },
+            })
         )?;
-        let applied = ctx
-            .services
-            .visitation
-            .clone()
-            .apply_computed_scope(req)
-            .await
-            .map_err(|s| JobError::from_status(&s, "visitation", "ApplyComputedScope"))?
-            .into_inner();
         out.parents += 1;
         if applied.applied {
             out.scopes_applied += 1;
@@ -659,10 +582,10 @@ pub async fn recompute(
         &decisions,
         &visits,
     );
-    let req = request(
-        &ctx.tokens,
+    let synced = call!(
+        ctx,
         agency,
-        cpb::SyncDueReviewsRequest {
+        case.sync_due_reviews(cpb::SyncDueReviewsRequest {
             case_id: case_id.to_string(),
             case_version: case.version,
             policy_version: ctx.policy.version.clone(),
@@ -676,16 +599,8 @@ pub async fn recompute(
                     ..Default::default()
                 })
                 .collect(),
-        },
+        })
     )?;
-    let synced = ctx
-        .services
-        .case
-        .clone()
-        .sync_due_reviews(req)
-        .await
-        .map_err(|s| JobError::from_status(&s, "case", "SyncDueReviews"))?
-        .into_inner();
     out.reviews_applied = synced.applied;
     out.reviews = synced.reviews;
 
@@ -722,7 +637,7 @@ pub async fn recompute(
         if previous_values(ctx, agency, &plan).await?.as_ref() == Some(&values) {
             continue;
         }
-        let effective = instant(plan.update_time.as_ref()).map_or(today, oslo_date);
+        let effective = timestamp_from_proto(plan.update_time.as_ref()).map_or(today, oslo_date);
         let mut params = BTreeMap::new();
         params.insert("effective".to_owned(), effective.to_string());
         params.insert("summary".to_owned(), summary(&values));
@@ -760,23 +675,15 @@ async fn previous_values(
     let mut page_token = String::new();
     let mut read = 0usize;
     loop {
-        let req = request(
-            &ctx.tokens,
+        let page = call!(
+            ctx,
             agency,
-            vpb::ListScopeVersionsRequest {
+            visitation.list_scope_versions(vpb::ListScopeVersionsRequest {
                 plan_id: plan.id.clone(),
                 page_size: 50,
                 page_token,
-            },
+            })
         )?;
-        let page = ctx
-            .services
-            .visitation
-            .clone()
-            .list_scope_versions(req)
-            .await
-            .map_err(|s| JobError::from_status(&s, "visitation", "ListScopeVersions"))?
-            .into_inner();
         read += page.versions.len();
         if let Some(v) = page
             .versions

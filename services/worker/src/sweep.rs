@@ -13,18 +13,17 @@
 //! sent twice.
 
 use crate::Ctx;
-use crate::clients::request;
 use crate::error::JobError;
 use crate::jobs::Job;
 use crate::notify;
 use crate::queue::Also;
 use crate::store::{BatchCounts, SweepRecord};
-use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
+use chrono::{Duration as Days, Utc};
 use chrono_tz::Europe::Oslo;
 use landsby_domain::notice::Kind;
 use landsby_domain::time::oslo_date;
 use landsby_platform::server::Shutdown;
-use landsby_platform::validate::date_to_proto;
+use landsby_platform::validate::{date_from_proto, date_to_proto, timestamp_from_proto};
 use landsby_proto::case as cpb;
 use landsby_proto::visitation as vpb;
 use std::collections::BTreeMap;
@@ -112,24 +111,16 @@ pub async fn plan(ctx: &Ctx, agency: &str, sweep_id: Uuid) -> Result<(), JobErro
     let mut ids = Vec::new();
     let mut page_token = String::new();
     loop {
-        let req = request(
-            &ctx.tokens,
+        let page = call!(
+            ctx,
             agency,
-            cpb::ListCasesRequest {
+            case.list_cases(cpb::ListCasesRequest {
                 page_size: PAGE,
                 page_token,
                 status: cpb::CaseStatus::Open as i32,
                 ..Default::default()
-            },
+            })
         )?;
-        let page = ctx
-            .services
-            .case
-            .clone()
-            .list_cases(req)
-            .await
-            .map_err(|s| JobError::from_status(&s, "case", "ListCases"))?
-            .into_inner();
         ids.extend(
             page.cases
                 .iter()
@@ -209,19 +200,6 @@ pub async fn batch(
         .map_err(|e| JobError::Retry(format!("worker database: {e}")))
 }
 
-fn instant(t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
-}
-
-fn day(d: Option<&landsby_proto::common::Date>) -> Option<NaiveDate> {
-    let d = d?;
-    NaiveDate::from_ymd_opt(
-        d.year,
-        u32::try_from(d.month).ok()?,
-        u32::try_from(d.day).ok()?,
-    )
-}
-
 /// What a review is, in words for a reminder: its kind (the note can carry names).
 fn review_text(r: &cpb::Review) -> &'static str {
     match cpb::ReviewKind::try_from(r.kind) {
@@ -249,30 +227,22 @@ async fn remind(
     let remind_until = today + Days::days(i64::from(policy.remind_days_before));
     let escalate_from = today - Days::days(i64::from(policy.escalate_days_after));
     // Every scheduled review, the caseworker's own included.
-    let req = request(
-        &ctx.tokens,
+    let scheduled = call!(
+        ctx,
         agency,
-        cpb::ListReviewsRequest {
+        case.list_reviews(cpb::ListReviewsRequest {
             case_id: case_id.to_string(),
             page_size: 500,
             page_token: String::new(),
             due_before: Some(date_to_proto(remind_until + Days::days(1))),
             status: cpb::ReviewStatus::Scheduled as i32,
-        },
-    )?;
-    let scheduled = ctx
-        .services
-        .case
-        .clone()
-        .list_reviews(req)
-        .await
-        .map_err(|s| JobError::from_status(&s, "case", "ListReviews"))?
-        .into_inner()
-        .reviews;
+        })
+    )?
+    .reviews;
     let caseworker = r.case.assigned_caseworker.as_str();
     let mut behind = false;
     for review in &scheduled {
-        let Some(due) = day(review.due_date.as_ref()) else {
+        let Some(due) = date_from_proto(review.due_date.as_ref()) else {
             continue;
         };
         let mut params = BTreeMap::new();
@@ -324,10 +294,10 @@ async fn remind(
         counts.follow_up_flags += 1;
     }
     // Visits in the next 24 hours, to their parent and participants.
-    let req = request(
-        &ctx.tokens,
+    let visits = call!(
+        ctx,
         agency,
-        vpb::ListVisitsRequest {
+        visitation.list_visits(vpb::ListVisitsRequest {
             page_size: 100,
             case_id: case_id.to_string(),
             start_after: Some(landsby_platform::validate::timestamp_to_proto(now)),
@@ -335,24 +305,16 @@ async fn remind(
                 now + Days::hours(24),
             )),
             ..Default::default()
-        },
-    )?;
-    let visits = ctx
-        .services
-        .visitation
-        .clone()
-        .list_visits(req)
-        .await
-        .map_err(|s| JobError::from_status(&s, "visitation", "ListVisits"))?
-        .into_inner()
-        .visits;
+        })
+    )?
+    .visits;
     for v in visits.iter().filter(|v| {
         matches!(
             vpb::VisitStatus::try_from(v.status),
             Ok(vpb::VisitStatus::Scheduled | vpb::VisitStatus::Confirmed)
         )
     }) {
-        let Some(start) = instant(v.start_time.as_ref()) else {
+        let Some(start) = timestamp_from_proto(v.start_time.as_ref()) else {
             continue;
         };
         let mut params = BTreeMap::new();

@@ -51,7 +51,7 @@ fn api_error(e: JobError) -> ApiError {
         JobError::Retry(_) => ApiError::Unavailable {
             reason: "the worker's database is unavailable; retry later",
         },
-        JobError::Permanent(reason) => ApiError::internal(reason),
+        JobError::Permanent(reason) | JobError::Gone(reason) => ApiError::internal(reason),
     }
 }
 
