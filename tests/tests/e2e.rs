@@ -415,3 +415,6 @@ async fn a_delivery_cut_off_by_kill_9_is_made_after_a_restart_and_no_log_shows_t
         }
     }
 }
+
+#[path = "e2e/worker.rs"]
+mod worker;

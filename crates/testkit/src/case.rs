@@ -122,8 +122,13 @@ pub struct Client {
 
 impl Client {
     pub fn new(server: &TestServer, token: String) -> Self {
+        Self::on(server.channel(), token)
+    }
+
+    /// A client of the case service behind `channel` (in this process or another).
+    pub fn on(channel: Channel, token: String) -> Self {
         Self {
-            inner: CaseServiceClient::new(server.channel()),
+            inner: CaseServiceClient::new(channel),
             token,
         }
     }

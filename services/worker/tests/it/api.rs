@@ -16,8 +16,8 @@ on_both_backends!(
 
 async fn list_jobs_pages_filters_and_refuses_bad_input(backend: Backend) {
     let env = env(backend).await;
-    family(&env, false).await;
-    let mut admin = Admin::new(&env);
+    env.suite.family(false).await;
+    let mut admin = env.suite.admin();
     admin.settled().await;
     let done = admin.jobs(wpb::JobStatus::Done).await;
     assert!(done.len() >= 2, "{done:?}");
@@ -90,14 +90,14 @@ async fn list_jobs_pages_filters_and_refuses_bad_input(backend: Backend) {
     let err = admin.inner.list_jobs(req).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     // Another agency has no jobs here.
-    let mut other = Admin::as_role(&env, OTHER_AGENCY, &[Role::AgencyAdmin]);
+    let mut other = env.suite.admin_as(OTHER_AGENCY, &[Role::AgencyAdmin]);
     assert!(other.jobs(wpb::JobStatus::Unspecified).await.is_empty());
 }
 
 async fn a_job_dead_after_its_attempts_runs_again_on_retry(backend: Backend) {
     let env = env(backend).await;
-    let mut admin = Admin::new(&env);
-    let f = family(&env, false).await;
+    let mut admin = env.suite.admin();
+    let f = env.suite.family(false).await;
     admin.settled().await;
     // The worker's token goes missing (an operator's mistake): the feeds stay open, but every job
     // fails, three times, and is DEAD.
@@ -141,7 +141,7 @@ async fn a_job_dead_after_its_attempts_runs_again_on_retry(backend: Backend) {
     let err = admin.inner.retry_job(req).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(precondition_kinds(&err), vec!["JOB_NOT_DEAD".to_owned()]);
-    let mut other = Admin::as_role(&env, OTHER_AGENCY, &[Role::AgencyAdmin]);
+    let mut other = env.suite.admin_as(OTHER_AGENCY, &[Role::AgencyAdmin]);
     let req = other.req(wpb::RetryJobRequest {
         job_id: dead.id.clone(),
     });
@@ -173,7 +173,7 @@ async fn sweep_status_and_trigger_refuse_bad_input_and_show_only_the_agencys_swe
     backend: Backend,
 ) {
     let env = env(backend).await;
-    let mut admin = Admin::new(&env);
+    let mut admin = env.suite.admin();
     let req = admin.req(wpb::GetSweepStatusRequest::default());
     let none = admin
         .inner
@@ -200,7 +200,7 @@ async fn sweep_status_and_trigger_refuse_bad_input_and_show_only_the_agencys_swe
     assert!(started.started);
     let sweep = started.sweep.unwrap();
     assert_eq!(sweep.trigger, "manual");
-    let mut other = Admin::as_role(&env, OTHER_AGENCY, &[Role::AgencyAdmin]);
+    let mut other = env.suite.admin_as(OTHER_AGENCY, &[Role::AgencyAdmin]);
     let req = other.req(wpb::GetSweepStatusRequest {
         sweep_id: sweep.id.clone(),
     });
@@ -223,9 +223,9 @@ async fn sweep_status_and_trigger_refuse_bad_input_and_show_only_the_agencys_swe
 
 async fn only_administrators_run_jobs_and_auditors_look(backend: Backend) {
     let env = env(backend).await;
-    let mut caseworker = Admin::as_role(&env, AGENCY, &[Role::Caseworker]);
-    let mut worker = Admin::as_role(&env, AGENCY, &[Role::Service]);
-    let mut auditor = Admin::as_role(&env, AGENCY, &[Role::Auditor]);
+    let mut caseworker = env.suite.admin_as(AGENCY, &[Role::Caseworker]);
+    let mut worker = env.suite.admin_as(AGENCY, &[Role::Service]);
+    let mut auditor = env.suite.admin_as(AGENCY, &[Role::Auditor]);
     for who in [&mut caseworker, &mut worker] {
         let r = who.req(wpb::ListJobsRequest::default());
         assert_eq!(
@@ -267,7 +267,7 @@ async fn only_administrators_run_jobs_and_auditors_look(backend: Backend) {
         Code::PermissionDenied
     );
     // No token at all.
-    let mut anonymous = Admin::new(&env);
+    let mut anonymous = env.suite.admin();
     let err = anonymous
         .inner
         .list_jobs(tonic::Request::new(wpb::ListJobsRequest::default()))

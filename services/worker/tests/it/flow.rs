@@ -17,9 +17,9 @@ on_both_backends!(
 
 async fn a_new_case_gets_a_computed_plan_and_its_due_reviews(backend: Backend) {
     let env = env(backend).await;
-    let f = family(&env, false).await;
-    let mut visits = Visits::new(&env, "caseworker-1", &[landsby_domain::Role::Caseworker]);
-    let mut admin = Admin::new(&env);
+    let f = env.suite.family(false).await;
+    let mut visits = env.suite.visits();
+    let mut admin = env.suite.admin();
     admin.settled().await;
     // The case as it is now: telling the case service of the visits moved its version once.
     let now = CaseClient::caseworker(&env.case)
@@ -68,7 +68,7 @@ async fn a_new_case_gets_a_computed_plan_and_its_due_reviews(backend: Backend) {
             .iter()
             .all(|r| r.status() == cpb::ReviewStatus::Scheduled)
     );
-    let mut admin = Admin::new(&env);
+    let mut admin = env.suite.admin();
     admin.settled().await;
     assert!(admin.jobs(wpb::JobStatus::Dead).await.is_empty());
     let done = admin.jobs(wpb::JobStatus::Done).await;
@@ -82,12 +82,12 @@ async fn a_step_change_moves_the_scope_and_tells_each_member_what_their_role_sho
     backend: Backend,
 ) {
     let env = env(backend).await;
-    let mut f = family(&env, false).await;
-    let mut admin = Admin::new(&env);
+    let mut f = env.suite.family(false).await;
+    let mut admin = env.suite.admin();
     admin.settled().await;
-    seed_readiness(&env, &f).await;
-    let case = advance(&env, &mut f).await;
-    let mut visits = Visits::new(&env, "caseworker-1", &[landsby_domain::Role::Caseworker]);
+    env.suite.seed_readiness(&f).await;
+    let case = env.suite.advance(&mut f).await;
+    let mut visits = env.suite.visits();
     let plan = eventually!("the step 2 scope in force", {
         visits.plans(&f.case.id).await.into_iter().find(|p| {
             p.computed_from.as_ref().is_some_and(|c| {
@@ -117,7 +117,7 @@ async fn a_step_change_moves_the_scope_and_tells_each_member_what_their_role_sho
             .then_some(())
     });
     admin.settled().await;
-    let mut notices = Notices::new(&env);
+    let mut notices = env.suite.notices();
     let got = notices.summary(&f.case.id).await;
     let mut want = vec![
         // The plan made at creation, and the step 2 plan; the step change.
@@ -161,10 +161,10 @@ async fn a_step_change_moves_the_scope_and_tells_each_member_what_their_role_sho
 
 async fn visits_tell_their_participants_and_a_concern_tells_the_caseworker(backend: Backend) {
     let env = env(backend).await;
-    let f = family(&env, false).await;
-    let mut admin = Admin::new(&env);
+    let f = env.suite.family(false).await;
+    let mut admin = env.suite.admin();
     admin.settled().await;
-    let mut visits = Visits::new(&env, "caseworker-1", &[landsby_domain::Role::Caseworker]);
+    let mut visits = env.suite.visits();
     let now = landsby_domain::time::oslo_local(chrono::Utc::now());
     let later = now + chrono::Duration::days(3);
     let later = later.date().and_hms_opt(17, 0, 0).unwrap();
@@ -186,7 +186,7 @@ async fn visits_tell_their_participants_and_a_concern_tells_the_caseworker(backe
     let v = visits.complete(&v, true).await;
     assert_eq!(v.status(), vpb::VisitStatus::Completed);
     admin.settled().await;
-    let mut notices = Notices::new(&env);
+    let mut notices = env.suite.notices();
     let got: Vec<(String, String)> = notices
         .summary(&f.case.id)
         .await
@@ -226,10 +226,10 @@ async fn visits_tell_their_participants_and_a_concern_tells_the_caseworker(backe
 
 async fn a_secret_address_never_reaches_the_parent_side(backend: Backend) {
     let env = env(backend).await;
-    let f = family(&env, true).await;
-    let mut admin = Admin::new(&env);
+    let f = env.suite.family(true).await;
+    let mut admin = env.suite.admin();
     admin.settled().await;
-    let mut visits = Visits::new(&env, "caseworker-1", &[landsby_domain::Role::Caseworker]);
+    let mut visits = env.suite.visits();
     let later = landsby_domain::time::oslo_local(chrono::Utc::now()) + chrono::Duration::days(2);
     let mut v = visit(
         &f.case.id,
@@ -240,7 +240,7 @@ async fn a_secret_address_never_reaches_the_parent_side(backend: Backend) {
     v.frame.as_mut().unwrap().place_description = "Like ved Bakkeveien 7".into();
     visits.schedule(v).await;
     admin.settled().await;
-    let mut notices = Notices::new(&env);
+    let mut notices = env.suite.notices();
     let all = notices.of_case(&f.case.id).await;
     let to_mother: Vec<_> = all
         .iter()
@@ -274,12 +274,12 @@ async fn a_service_away_for_a_while_delays_the_jobs_and_they_finish_when_it_is_b
         c.jobs.max_attempts = 6;
     })
     .await;
-    let mut admin = Admin::new(&env);
-    let f = family(&env, false).await;
+    let mut admin = env.suite.admin();
+    let f = env.suite.family(false).await;
     admin.settled().await;
     // The case service goes away for the worker; a visit is scheduled meanwhile.
     env.case_proxy.cut();
-    let mut visits = Visits::new(&env, "caseworker-1", &[landsby_domain::Role::Caseworker]);
+    let mut visits = env.suite.visits();
     let later = landsby_domain::time::oslo_local(chrono::Utc::now()) + chrono::Duration::days(4);
     visits
         .schedule(visit(
@@ -304,7 +304,7 @@ async fn a_service_away_for_a_while_delays_the_jobs_and_they_finish_when_it_is_b
     env.case_proxy.restore();
     admin.settled().await;
     assert!(admin.jobs(wpb::JobStatus::Dead).await.is_empty());
-    let mut notices = Notices::new(&env);
+    let mut notices = env.suite.notices();
     let got = notices.summary(&f.case.id).await;
     assert!(got.contains(&(f.mother_id.clone(), "visit_scheduled".to_owned())));
 }

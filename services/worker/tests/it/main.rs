@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[macro_use]
-mod support;
 mod api;
 mod flow;
 mod queue;
+mod support;
 mod sweep;

@@ -3,7 +3,6 @@
 //! and a second sweep sends none of them again.
 
 use crate::support::*;
-use landsby_domain::Role;
 use landsby_domain::time::oslo_date;
 use landsby_platform::validate::date_to_proto;
 use landsby_proto::case as cpb;
@@ -35,10 +34,10 @@ async fn sweep_to_the_end(admin: &mut Admin) -> wpb::Sweep {
 
 async fn a_sweep_recomputes_every_open_case_reminds_once_and_escalates(backend: Backend) {
     let env = env_with(backend, |c| c.jobs.sweep_batch_size = 2).await;
-    let mut admin = Admin::new(&env);
-    let mut a = family(&env, false).await;
-    let mut b = family(&env, false).await;
-    let closed = family(&env, false).await;
+    let mut admin = env.suite.admin();
+    let mut a = env.suite.family(false).await;
+    let mut b = env.suite.family(false).await;
+    let closed = env.suite.family(false).await;
     CaseClient::caseworker(&env.case)
         .close(&closed.case.id)
         .await
@@ -60,7 +59,7 @@ async fn a_sweep_recomputes_every_open_case_reminds_once_and_escalates(backend: 
         .await
         .unwrap();
     // A visit in two hours.
-    let mut visits = Visits::new(&env, "caseworker-1", &[Role::Caseworker]);
+    let mut visits = env.suite.visits();
     let soon = landsby_domain::time::oslo_local(chrono::Utc::now() + chrono::Duration::hours(2));
     let soon = soon
         .date()
@@ -77,7 +76,7 @@ async fn a_sweep_recomputes_every_open_case_reminds_once_and_escalates(backend: 
     assert!(first.review_reminders >= 1);
     assert!(first.escalations >= 1);
     assert_eq!(first.visit_reminders, 1);
-    let mut notices = Notices::new(&env);
+    let mut notices = env.suite.notices();
     let of_a = notices.summary(&a.case.id).await;
     let of_b = notices.summary(&b.case.id).await;
     assert!(of_a.contains(&("caseworker-1".to_owned(), "review_due".to_owned())));

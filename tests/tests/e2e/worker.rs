@@ -1,0 +1,342 @@
+//! The worker across real processes: the heart flow with the three services and the worker as
+//! four processes on PostgreSQL, the same flow through `landsby up` on SQLite, and a review sweep
+//! over 1,000 cases whose worker is killed with SIGKILL and restarted under the same pod name.
+
+use super::{service, serving};
+use landsby_domain::Role;
+use landsby_proto::case as cpb;
+use landsby_proto::worker as wpb;
+use landsby_testkit::flow::{DevIssuer, Family, Suite, TestIssuer};
+use landsby_testkit::process::{Spawned, command};
+use landsby_testkit::{AGENCY, Backend, TestDb, eventually, keys};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// The worker's token for [`AGENCY`] in `dir`, and the setting that points at it.
+fn token_file(dir: &std::path::Path) -> (&'static str, String) {
+    let token = keys().token("landsby-worker", AGENCY, &[Role::Service]);
+    std::fs::write(dir.join(format!("{AGENCY}.jwt")), token).unwrap();
+    (
+        "LANDSBY_JOBS__TOKEN_FILE",
+        dir.join("{agency}.jwt").display().to_string(),
+    )
+}
+
+/// What each member of the family should have heard after a step change: the plan made at
+/// creation and the step 2 plan, the step change; the caseworker the step change; the school
+/// contact nothing.
+fn heard_after_the_step_change(f: &Family) -> Vec<(String, String)> {
+    let mut want = vec![
+        (f.mother_id.clone(), "plan_changed".to_owned()),
+        (f.mother_id.clone(), "plan_changed".to_owned()),
+        (f.mother_id.clone(), "step_changed".to_owned()),
+        (f.foster_id.clone(), "plan_changed".to_owned()),
+        (f.foster_id.clone(), "plan_changed".to_owned()),
+        (f.foster_id.clone(), "step_changed".to_owned()),
+        ("caseworker-1".to_owned(), "step_changed".to_owned()),
+    ];
+    want.sort();
+    want
+}
+
+/// A review advances the case from step 1 to 2; within a bound, the plan's scope is step 2's, a
+/// step 2 review is due, and each member of the village has exactly what their role should hear.
+/// Returns how long the worker took from the approval to the last notice.
+async fn the_heart_flow(suite: &Suite) -> Duration {
+    let mut f = suite.family(false).await;
+    let mut admin = suite.admin();
+    admin.settled().await;
+    suite.seed_readiness(&f).await;
+    let approved = Instant::now();
+    let case = suite.advance(&mut f).await;
+    let mut visits = suite.visits();
+    eventually!("the step 2 scope in force", {
+        visits.plans(&f.case.id).await.into_iter().find(|p| {
+            p.computed_from.as_ref().is_some_and(|c| {
+                c.step() == cpb::Step::Involvement && c.case_version >= case.version
+            })
+        })
+    });
+    let mut cases = suite.caseworker();
+    eventually!("a step 2 review due", {
+        let req = cases.req(cpb::ListReviewsRequest {
+            case_id: f.case.id.clone(),
+            page_size: 50,
+            status: cpb::ReviewStatus::Scheduled.into(),
+            ..Default::default()
+        });
+        let reviews = cases
+            .inner
+            .list_reviews(req)
+            .await
+            .unwrap()
+            .into_inner()
+            .reviews;
+        reviews
+            .iter()
+            .any(|r| r.computed_key.starts_with("step_review/involvement"))
+            .then_some(())
+    });
+    let want = heard_after_the_step_change(&f);
+    let mut notices = suite.notices();
+    eventually!("each member's notices", {
+        (notices.summary(&f.case.id).await == want).then_some(())
+    });
+    let took = approved.elapsed();
+    admin.settled().await;
+    assert_eq!(notices.summary(&f.case.id).await, want, "nothing more came");
+    assert!(admin.jobs(wpb::JobStatus::Dead).await.is_empty());
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heart_flow_across_four_processes_on_postgres() {
+    let case_db = TestDb::new(Backend::Postgres).await;
+    let (_case, case_addr) = service("case", &case_db, &[]);
+    let visitation_db = TestDb::new(Backend::Postgres).await;
+    let (_visitation, visitation_addr) = service(
+        "visitation",
+        &visitation_db,
+        &[("LANDSBY_ENDPOINTS__CASE", url(case_addr))],
+    );
+    let notification_db = TestDb::new(Backend::Postgres).await;
+    let (_notification, notification_addr) = service("notification", &notification_db, &[]);
+    let worker_db = TestDb::new(Backend::Postgres).await;
+    let (_worker, worker_addr) = service(
+        "worker",
+        &worker_db,
+        &[
+            ("LANDSBY_ENDPOINTS__CASE", url(case_addr)),
+            ("LANDSBY_ENDPOINTS__VISITATION", url(visitation_addr)),
+            ("LANDSBY_ENDPOINTS__NOTIFICATION", url(notification_addr)),
+            token_file(&worker_db.dir()),
+            ("LANDSBY_JOBS__POLL_INTERVAL", "50ms".to_owned()),
+            ("LANDSBY_JOBS__SWEEP_SCHEDULE", String::new()),
+        ],
+    );
+    let suite = Suite {
+        case: serving(case_addr).await,
+        visitation: serving(visitation_addr).await,
+        notification: serving(notification_addr).await,
+        worker: serving(worker_addr).await,
+        issuer: Arc::new(TestIssuer),
+    };
+    let took = the_heart_flow(&suite).await;
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}
+
+/// `landsby up` prints where each service listens: `  <name>  <addr>   database …`.
+fn up_address(line: &str, name: &str) -> Option<SocketAddr> {
+    let mut words = line.split_whitespace();
+    (words.next()? == name)
+        .then(|| words.next()?.parse().ok())
+        .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heart_flow_on_sqlite_through_landsby_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command("landsby");
+    cmd.arg("up")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("LANDSBY_CASE__LISTEN", "127.0.0.1:0")
+        .env("LANDSBY_VISITATION__LISTEN", "127.0.0.1:0")
+        .env("LANDSBY_NOTIFICATION__LISTEN", "127.0.0.1:0")
+        .env("LANDSBY_WORKER__LISTEN", "127.0.0.1:0")
+        .env("LANDSBY_JOBS__POLL_INTERVAL", "50ms");
+    let mut up = Spawned::start(cmd);
+    let mut addrs = Vec::new();
+    for name in ["case", "visitation", "notification", "worker"] {
+        addrs.push(up.wait_for(Duration::from_secs(60), |line| up_address(line, name)));
+    }
+    let (key, _) = landsby_platform::auth::dev_signing_key(dir.path()).unwrap();
+    let suite = Suite {
+        case: serving(addrs[0]).await,
+        visitation: serving(addrs[1]).await,
+        notification: serving(addrs[2]).await,
+        worker: serving(addrs[3]).await,
+        issuer: Arc::new(DevIssuer(key)),
+    };
+    let took = the_heart_flow(&suite).await;
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    up.signal("INT");
+    let (status, _) = up.wait_exit(Duration::from_secs(30)).expect("stopped");
+    assert!(status.success(), "{:?}", up.output());
+}
+
+/// How many of the sweep's batches are done, read from the worker's own database.
+async fn batches_done(db: &landsby_platform::db::DbPool) -> i64 {
+    match db {
+        landsby_platform::db::DbPool::Postgres(p) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sweep_batches WHERE done")
+                .fetch_one(p)
+                .await
+                .unwrap_or(0)
+        }
+        landsby_platform::db::DbPool::Sqlite(_) => unreachable!("PostgreSQL only"),
+    }
+}
+
+/// Jobs by apalis status, read from the worker's own database.
+async fn jobs_by_status(db: &landsby_platform::db::DbPool) -> Vec<(String, i64)> {
+    match db {
+        landsby_platform::db::DbPool::Postgres(p) => sqlx::query_as(
+            "SELECT status, COUNT(*) FROM apalis.jobs GROUP BY status ORDER BY status",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap(),
+        landsby_platform::db::DbPool::Sqlite(_) => unreachable!("PostgreSQL only"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_over_1000_cases_killed_mid_way_finishes_after_a_restart_under_the_same_pod_name() {
+    const CASES: usize = 1000;
+    let case_db = TestDb::new(Backend::Postgres).await;
+    let (_case, case_addr) = service("case", &case_db, &[]);
+    let visitation_db = TestDb::new(Backend::Postgres).await;
+    let (_visitation, visitation_addr) = service(
+        "visitation",
+        &visitation_db,
+        &[("LANDSBY_ENDPOINTS__CASE", url(case_addr))],
+    );
+    let notification_db = TestDb::new(Backend::Postgres).await;
+    let (_notification, notification_addr) = service("notification", &notification_db, &[]);
+    let suite = Suite {
+        case: serving(case_addr).await,
+        visitation: serving(visitation_addr).await,
+        notification: serving(notification_addr).await,
+        worker: serving(notification_addr).await,
+        issuer: Arc::new(TestIssuer),
+    };
+    // 1,000 open cases with a mother; every tenth has a review due tomorrow.
+    let tomorrow = landsby_domain::time::oslo_date(chrono::Utc::now()) + chrono::Duration::days(1);
+    let mut tasks = Vec::new();
+    for part in 0..4 {
+        let suite = suite.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut cases = suite.caseworker();
+            let mut reminded = Vec::new();
+            for i in (part..CASES).step_by(4) {
+                let case = cases
+                    .create(landsby_testkit::case::new_case())
+                    .await
+                    .unwrap();
+                cases
+                    .add_member(&case.id, landsby_testkit::case::mother())
+                    .await
+                    .unwrap();
+                if i % 10 == 0 {
+                    let review = cpb::Review {
+                        kind: cpb::ReviewKind::PlanEvaluation.into(),
+                        due_date: Some(landsby_platform::validate::date_to_proto(tomorrow)),
+                        note: "look at the plan".into(),
+                        ..Default::default()
+                    };
+                    cases.schedule(&case.id, review).await.unwrap();
+                    reminded.push(case.id);
+                }
+            }
+            reminded
+        }));
+    }
+    let mut reminded = Vec::new();
+    for t in tasks {
+        reminded.extend(t.await.unwrap());
+    }
+    assert_eq!(reminded.len(), CASES / 10);
+
+    // `landsby-worker sweep --once` as a Kubernetes CronJob would run it, in pod `sweep-pod-1`.
+    let worker_db = TestDb::new(Backend::Postgres).await;
+    let token = token_file(&worker_db.dir());
+    let sweep_once = || {
+        let mut cmd = command("landsby-worker");
+        cmd.args(["sweep", "--once"])
+            .env("HOSTNAME", "sweep-pod-1")
+            .env("LANDSBY_WORKER__DATABASE_URL", worker_db.url())
+            .env("LANDSBY_DATA_DIR", worker_db.dir())
+            .env("LANDSBY_ENDPOINTS__CASE", url(case_addr))
+            .env("LANDSBY_ENDPOINTS__VISITATION", url(visitation_addr))
+            .env("LANDSBY_ENDPOINTS__NOTIFICATION", url(notification_addr))
+            .env(token.0, &token.1)
+            .env("LANDSBY_JOBS__POLL_INTERVAL", "50ms")
+            .env("LANDSBY_JOBS__STALE_AFTER", "3s")
+            .env("LANDSBY_JOBS__SWEEP_BATCH_SIZE", "25")
+            .env("LANDSBY_LOG__FORMAT", "json");
+        Spawned::start(cmd)
+    };
+    let pool = worker_db.pool();
+    let mut first = sweep_once();
+    let started = Instant::now();
+    // Killed once some batches are done and others are not.
+    loop {
+        let done = batches_done(&pool).await;
+        if done >= 5 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no batch done: {:?}",
+            first.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.signal("KILL");
+    first.wait_exit(Duration::from_secs(10)).expect("killed");
+    let at_kill = batches_done(&pool).await;
+    assert!(
+        at_kill < (CASES / 25) as i64,
+        "killed mid-way: {at_kill} batches done"
+    );
+
+    // Restarted under the same pod name: it finds the sweep running, takes up the dead process's
+    // jobs once they are stale, and finishes it.
+    let mut second = sweep_once();
+    let (status, _) = second
+        .wait_exit(Duration::from_secs(300))
+        .expect("the second run finishes");
+    let output = second.output();
+    assert!(status.success(), "{output:?}");
+    let summary = output
+        .iter()
+        .find(|l| l.starts_with(&format!("agency {AGENCY}: sweep")))
+        .unwrap_or_else(|| panic!("{output:?}"));
+    assert!(
+        summary.contains(&format!("{CASES} cases (0 failed)")),
+        "{summary}"
+    );
+    assert_eq!(batches_done(&pool).await, (CASES / 25) as i64);
+    // Nothing stuck, nothing dead, nothing left to run.
+    let statuses = jobs_by_status(&pool).await;
+    assert!(statuses.iter().all(|(s, _)| s == "Done"), "{statuses:?}");
+    // Every case recomputed: its mother has a plan. Every reminder sent once.
+    let mut visits = suite.visits();
+    let mut notices = suite.notices();
+    let mut cases = suite.caseworker();
+    let listed = cases
+        .list(cpb::ListCasesRequest {
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for c in listed.cases.iter().take(50) {
+        assert_eq!(visits.plans(&c.id).await.len(), 1, "case {}", c.id);
+    }
+    for id in &reminded {
+        let due: Vec<_> = notices
+            .summary(id)
+            .await
+            .into_iter()
+            .filter(|(_, kind)| kind == "review_due")
+            .collect();
+        assert_eq!(due.len(), 1, "case {id}: {due:?}");
+    }
+}
