@@ -182,16 +182,30 @@ impl Services {
 macro_rules! call {
     ($ctx:expr, $agency:expr, $service:ident . $rpc:ident ( $message:expr )) => {{
         match $crate::clients::request(&$ctx.tokens, $agency, $message) {
-            Ok(req) => $ctx
-                .services
-                .$service
-                .clone()
-                .$rpc(req)
-                .await
-                .map(tonic::Response::into_inner)
-                .map_err(|s| {
-                    $crate::error::JobError::from_status(&s, stringify!($service), stringify!($rpc))
-                }),
+            Ok(req) => {
+                let started = std::time::Instant::now();
+                let answer = $ctx
+                    .services
+                    .$service
+                    .clone()
+                    .$rpc(req)
+                    .await
+                    .map(tonic::Response::into_inner)
+                    .map_err(|s| {
+                        $crate::error::JobError::from_status(
+                            &s,
+                            stringify!($service),
+                            stringify!($rpc),
+                        )
+                    });
+                tracing::trace!(
+                    call = concat!(stringify!($service), ".", stringify!($rpc)),
+                    micros = started.elapsed().as_micros() as u64,
+                    ok = answer.is_ok(),
+                    "called"
+                );
+                answer
+            }
             Err(e) => Err(e),
         }
     }};

@@ -293,8 +293,29 @@ pub fn spawn(ctx: Arc<Ctx>, shutdown: Shutdown, mode: Mode) -> tokio::task::Join
         if mode == Mode::Serve {
             tokio::spawn(crate::sweep::schedule(ctx.clone(), shutdown.clone()));
         }
-        if let Err(e) = monitor(ctx, name, shutdown).await {
-            tracing::error!(error = %e, "the job monitor stopped with an error");
+        // A worker that ends with an error (its database away too long, say) is started again
+        // under a new name after a backoff, until shutdown: jobs never silently stop running.
+        let mut failures = 0usize;
+        let mut name = name;
+        loop {
+            match monitor(ctx.clone(), name, shutdown.clone()).await {
+                Ok(()) if shutdown.is_triggered() => return,
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(error = %e, "the job monitor stopped with an error; starting it again");
+                }
+            }
+            let wait = backoff(
+                Duration::from_millis(500),
+                Duration::from_secs(30),
+                failures.max(1),
+            );
+            tokio::select! {
+                () = shutdown.wait() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            name = worker_name();
         }
     })
 }

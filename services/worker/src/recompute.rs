@@ -61,8 +61,11 @@ pub struct Recomputed {
     pub scopes_applied: usize,
     /// Whether the due reviews were replaced by this run.
     pub reviews_applied: bool,
-    /// The case's scheduled computed reviews after the run.
+    /// The case's scheduled reviews after the run: the computed ones as synced, and those a
+    /// caseworker scheduled.
     pub reviews: Vec<cpb::Review>,
+    /// The case's visits from a year ago on (future ones included).
+    pub visits: Vec<vpb::Visit>,
     /// New notices sent (one sent before, by an earlier attempt, is not counted).
     pub notices: usize,
 }
@@ -545,6 +548,22 @@ pub async fn recompute(
             },
             &ctx.policy,
         );
+        out.parents += 1;
+        // Already in force from this very stamp, with the floor and the secret address it was
+        // checked against: the visitation service would change nothing (an equal stamp applies
+        // again only when those changed). Not asked again, unless a retry has notices to finish.
+        let floor = floors
+            .get(&parent_id)
+            .map(landsby_platform::vocab::floor_to);
+        let unchanged = plan.is_some_and(|p| {
+            p.computed_from.as_ref().is_some_and(|c| {
+                c.case_version == case.version && c.policy_version == ctx.policy.version
+            }) && p.floor == floor
+                && p.secret_address == protection.secret_address
+        });
+        if unchanged && !retry {
+            continue;
+        }
         let applied = call!(
             ctx,
             agency,
@@ -555,7 +574,6 @@ pub async fn recompute(
                 scope: Some(scope_to(&computed)),
             })
         )?;
-        out.parents += 1;
         if applied.applied {
             out.scopes_applied += 1;
         }
@@ -603,6 +621,10 @@ pub async fn recompute(
     )?;
     out.reviews_applied = synced.applied;
     out.reviews = synced.reviews;
+    out.reviews.extend(reviews.into_iter().filter(|r| {
+        r.computed_key.is_empty()
+            && cpb::ReviewStatus::try_from(r.status).ok() == Some(cpb::ReviewStatus::Scheduled)
+    }));
 
     // Tell the village.
     if let Some(notice) = step_notice {
@@ -660,6 +682,7 @@ pub async fn recompute(
     }
     out.case = case;
     out.members = members;
+    out.visits = visits;
     out.protection = protection;
     Ok(Some(out))
 }

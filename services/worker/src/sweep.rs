@@ -23,7 +23,7 @@ use chrono_tz::Europe::Oslo;
 use landsby_domain::notice::Kind;
 use landsby_domain::time::oslo_date;
 use landsby_platform::server::Shutdown;
-use landsby_platform::validate::{date_from_proto, date_to_proto, timestamp_from_proto};
+use landsby_platform::validate::{date_from_proto, timestamp_from_proto};
 use landsby_proto::case as cpb;
 use landsby_proto::visitation as vpb;
 use std::collections::BTreeMap;
@@ -226,22 +226,11 @@ async fn remind(
     let policy = &ctx.policy.reviews;
     let remind_until = today + Days::days(i64::from(policy.remind_days_before));
     let escalate_from = today - Days::days(i64::from(policy.escalate_days_after));
-    // Every scheduled review, the caseworker's own included.
-    let scheduled = call!(
-        ctx,
-        agency,
-        case.list_reviews(cpb::ListReviewsRequest {
-            case_id: case_id.to_string(),
-            page_size: 500,
-            page_token: String::new(),
-            due_before: Some(date_to_proto(remind_until + Days::days(1))),
-            status: cpb::ReviewStatus::Scheduled as i32,
-        })
-    )?
-    .reviews;
+    // Every scheduled review (the computed ones and the caseworker's own), as the recompute left
+    // them.
     let caseworker = r.case.assigned_caseworker.as_str();
     let mut behind = false;
-    for review in &scheduled {
+    for review in &r.reviews {
         let Some(due) = date_from_proto(review.due_date.as_ref()) else {
             continue;
         };
@@ -293,22 +282,10 @@ async fn remind(
     if behind {
         counts.follow_up_flags += 1;
     }
-    // Visits in the next 24 hours, to their parent and participants.
-    let visits = call!(
-        ctx,
-        agency,
-        visitation.list_visits(vpb::ListVisitsRequest {
-            page_size: 100,
-            case_id: case_id.to_string(),
-            start_after: Some(landsby_platform::validate::timestamp_to_proto(now)),
-            start_before: Some(landsby_platform::validate::timestamp_to_proto(
-                now + Days::hours(24),
-            )),
-            ..Default::default()
-        })
-    )?
-    .visits;
-    for v in visits.iter().filter(|v| {
+    // Visits in the next 24 hours, to their parent and participants (the recompute read the
+    // case's visits, future ones included).
+    let tomorrow = now + Days::hours(24);
+    for v in r.visits.iter().filter(|v| {
         matches!(
             vpb::VisitStatus::try_from(v.status),
             Ok(vpb::VisitStatus::Scheduled | vpb::VisitStatus::Confirmed)
@@ -317,6 +294,9 @@ async fn remind(
         let Some(start) = timestamp_from_proto(v.start_time.as_ref()) else {
             continue;
         };
+        if start <= now || start > tomorrow {
+            continue;
+        }
         let mut params = BTreeMap::new();
         params.insert("start".to_owned(), notify::rfc3339(start));
         params.insert("place".to_owned(), notify::place_text(v.frame.as_ref()));
