@@ -116,7 +116,10 @@ async fn sweep(backend: Backend, n: usize) {
     let db = TestDb::new(backend).await;
     // The first sweep computes every case for the first time (its first plan made and told); the
     // second is a night when nothing changed.
-    for night in ["first sweep (every plan new)", "second sweep (nothing changed)"] {
+    for night in [
+        "first sweep (every plan new)",
+        "second sweep (nothing changed)",
+    ] {
         let config = worker_config(&s, &db);
         let start = Instant::now();
         let done = landsby_worker::sweep::once(config).await.unwrap();
