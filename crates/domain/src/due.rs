@@ -238,7 +238,7 @@ fn plan_evaluation(input: &DueInput<'_>, policy: &ReviewPolicy) -> Option<DueRev
     {
         "the last evaluation"
     } else {
-        "the plan was established"
+        "the day the plan was established"
     };
     Some(DueReview {
         key: format!("plan_evaluation/{anchor}"),

@@ -2,10 +2,14 @@
 //!
 //! - `landsby up` runs every service in one process, on SQLite in a data directory, in dev mode.
 //! - `landsby token` prints a dev token signed with the data directory's dev key.
+//! - `landsby demo` drives a sample case through the staircase against a running `landsby up` and
+//!   prints what the system did by itself at each step.
 //! - `landsby migrate` brings every service's database to the current schema and exits.
 //! - `landsby config table|show` prints the settings table, or the effective settings.
 
 #![allow(clippy::print_stdout)] // printing is what a command line does
+
+mod demo;
 
 use clap::{Parser, Subcommand};
 use landsby_domain::Role;
@@ -65,6 +69,16 @@ enum Command {
         #[arg(long, default_value = "8h", value_parser = humantime_serde::re::humantime::parse_duration)]
         ttl: Duration,
     },
+    /// Drives a sample case through the staircase against a running `landsby up` (same settings
+    /// and data directory) and prints what the system did by itself at each step.
+    Demo {
+        /// The data directory whose dev key signs the demo's tokens.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The agency's municipality number.
+        #[arg(long, default_value = "0301")]
+        agency: String,
+    },
     /// Applies every service's migrations to its database, then exits.
     Migrate,
     /// Prints settings.
@@ -94,6 +108,7 @@ fn main() -> ExitCode {
             subject,
             ttl,
         } => token(file, data_dir, &agency, &roles, &subject, ttl),
+        Command::Demo { data_dir, agency } => demo(file, data_dir, &agency),
         Command::Migrate => migrate(file),
         Command::Config {
             what: ConfigCommand::Table,
@@ -118,12 +133,7 @@ fn main() -> ExitCode {
 }
 
 fn up(file: Option<&std::path::Path>, data_dir: Option<PathBuf>) -> ExitCode {
-    let config = match Config::load_with(file, |c| {
-        c.dev_mode = true;
-        if let Some(dir) = data_dir {
-            c.data_dir = dir;
-        }
-    }) {
+    let config = match dev_config(file, data_dir) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("landsby up: {e}");
@@ -147,6 +157,40 @@ fn up(file: Option<&std::path::Path>, data_dir: Option<PathBuf>) -> ExitCode {
     })
 }
 
+/// The settings `landsby up` runs with: dev mode, and the data directory if one is given.
+fn dev_config(file: Option<&std::path::Path>, data_dir: Option<PathBuf>) -> Result<Config, String> {
+    Config::load_with(file, |c| {
+        c.dev_mode = true;
+        if let Some(dir) = data_dir {
+            c.data_dir = dir;
+        }
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// A token signed with the data directory's dev key.
+fn dev_token(
+    config: &Config,
+    agency: &str,
+    roles: &[Role],
+    subject: &str,
+    ttl: Duration,
+) -> Result<(String, Claims), String> {
+    if landsby_domain::AgencyId::parse(agency).is_none() {
+        return Err("--agency must be a 4-digit municipality number".into());
+    }
+    let (key, _) = dev_signing_key(&config.data_dir).map_err(|e| e.to_string())?;
+    let claims = Claims::new(
+        subject,
+        agency,
+        roles,
+        DEV_ISSUER,
+        &config.auth.audience,
+        ttl,
+    );
+    Ok((key.sign(&claims)?, claims))
+}
+
 fn token(
     file: Option<&std::path::Path>,
     data_dir: Option<PathBuf>,
@@ -155,16 +199,7 @@ fn token(
     subject: &str,
     ttl: Duration,
 ) -> Result<(), String> {
-    let config = Config::load_with(file, |c| {
-        c.dev_mode = true;
-        if let Some(dir) = data_dir {
-            c.data_dir = dir;
-        }
-    })
-    .map_err(|e| e.to_string())?;
-    if landsby_domain::AgencyId::parse(agency).is_none() {
-        return Err("--agency must be a 4-digit municipality number".into());
-    }
+    let config = dev_config(file, data_dir)?;
     let roles = roles
         .iter()
         .map(|r| {
@@ -174,16 +209,7 @@ fn token(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (key, _) = dev_signing_key(&config.data_dir).map_err(|e| e.to_string())?;
-    let claims = Claims::new(
-        subject,
-        agency,
-        &roles,
-        DEV_ISSUER,
-        &config.auth.audience,
-        ttl,
-    );
-    let token = key.sign(&claims)?;
+    let (token, claims) = dev_token(&config, agency, &roles, subject, ttl)?;
     eprintln!(
         "A dev token for {subject} ({}) in agency {agency}, valid {}, signed with {}:",
         claims.roles.join(", "),
@@ -195,6 +221,45 @@ fn token(
     );
     println!("{token}");
     Ok(())
+}
+
+/// Runs the demo against the services `landsby up` started with the same settings.
+fn demo(
+    file: Option<&std::path::Path>,
+    data_dir: Option<PathBuf>,
+    agency: &str,
+) -> Result<(), String> {
+    let config = dev_config(file, data_dir)?;
+    let hour = Duration::from_secs(3600);
+    let token = |subject: &str, role: Role| {
+        dev_token(&config, agency, &[role], subject, hour).map(|(t, _)| t)
+    };
+    let tokens = demo::Tokens {
+        caseworker: token("demo-caseworker", Role::Caseworker)?,
+        caseworker_subject: "demo-caseworker".into(),
+        team_lead: token("demo-team-lead", Role::TeamLead)?,
+        admin: token("demo-admin", Role::AgencyAdmin)?,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let channel = |def: &ServiceDef| {
+            let mut addr = (def.config)(&config).listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            landsby_platform::client::channel(&format!("http://{addr}")).map_err(|e| e.to_string())
+        };
+        let channels = demo::Channels {
+            case: channel(&landsby_case::SERVICE)?,
+            visitation: channel(&landsby_visitation::SERVICE)?,
+            notification: channel(&landsby_notification::SERVICE)?,
+            worker: channel(&landsby_worker::SERVICE)?,
+        };
+        demo::run(channels, tokens).await
+    })
 }
 
 fn migrate(file: Option<&std::path::Path>) -> Result<(), String> {

@@ -138,13 +138,13 @@ fn up_address(line: &str, name: &str) -> Option<SocketAddr> {
         .flatten()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_heart_flow_on_sqlite_through_landsby_up() {
-    let dir = tempfile::tempdir().unwrap();
+/// `landsby up` in `dir` on free ports, once every service listens, and the four addresses (case,
+/// visitation, notification, worker).
+fn landsby_up(dir: &std::path::Path) -> (Spawned, Vec<SocketAddr>) {
     let mut cmd = command("landsby");
     cmd.arg("up")
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(dir)
         .env("LANDSBY_CASE__LISTEN", "127.0.0.1:0")
         .env("LANDSBY_VISITATION__LISTEN", "127.0.0.1:0")
         .env("LANDSBY_NOTIFICATION__LISTEN", "127.0.0.1:0")
@@ -155,6 +155,19 @@ async fn the_heart_flow_on_sqlite_through_landsby_up() {
     for name in ["case", "visitation", "notification", "worker"] {
         addrs.push(up.wait_for(Duration::from_secs(60), |line| up_address(line, name)));
     }
+    (up, addrs)
+}
+
+fn stop(mut up: Spawned) {
+    up.signal("INT");
+    let (status, _) = up.wait_exit(Duration::from_secs(30)).expect("stopped");
+    assert!(status.success(), "{:?}", up.output());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heart_flow_on_sqlite_through_landsby_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, addrs) = landsby_up(dir.path());
     let (key, _) = landsby_platform::auth::dev_signing_key(dir.path()).unwrap();
     let suite = Suite {
         case: serving(addrs[0]).await,
@@ -165,9 +178,49 @@ async fn the_heart_flow_on_sqlite_through_landsby_up() {
     };
     let took = the_heart_flow(&suite).await;
     assert!(took < Duration::from_secs(30), "{took:?}");
-    up.signal("INT");
-    let (status, _) = up.wait_exit(Duration::from_secs(30)).expect("stopped");
-    assert!(status.success(), "{:?}", up.output());
+    stop(up);
+}
+
+/// `landsby demo` against a running `landsby up`: the sample case goes through steps 1 → 2 → 3 and
+/// the care-task transfer, and the timeline shows what the worker did at each step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landsby_demo_drives_a_case_up_the_staircase_and_prints_the_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, addrs) = landsby_up(dir.path());
+    let mut cmd = command("landsby");
+    cmd.arg("demo").arg("--data-dir").arg(dir.path());
+    for (name, addr) in ["CASE", "VISITATION", "NOTIFICATION", "WORKER"]
+        .iter()
+        .zip(&addrs)
+    {
+        cmd.env(format!("LANDSBY_{name}__LISTEN"), addr.to_string());
+    }
+    let mut demo = Spawned::start(cmd);
+    let (status, _) = demo
+        .wait_exit(Duration::from_secs(300))
+        .expect("the demo ends");
+    let out = demo.output().join("\n");
+    assert!(status.success(), "{out}");
+    for expected in [
+        // The first plans, each value with the rule that decided it.
+        "made the visitation plan of Kari Demo (mother)",
+        "why: board:floor: the county board's decision gives at least 120 minutes a visit",
+        "The team lead approved: the case is in step 2 (involvement).",
+        // Step 2 gives the father (no board decision) support from the foster parents.
+        "supervision          agency supervised  ->  supported by foster parents",
+        "[x] family_group_conference",
+        "The team lead approved: the case is in step 3 (responsibility).",
+        // Step 3 opens the parents' home, never the secret foster home.
+        "why: secret_address: the foster home's address is secret: no visits there",
+        "care tasks: 0 with the foster parents, 0 shared, 3 with the parents",
+        "Kari Demo (mother)                12: plan_changed x3, step_changed x2, visit_scheduled x7",
+        "demo-caseworker (caseworker)       2: step_changed x2",
+        "nothing for: Mormor Demo (grandparent), Kontaktlærer (school)",
+        "is in step 3 (responsibility) with the care moved to the parents.",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    stop(up);
 }
 
 /// How many of the sweep's batches are done, read from the worker's own database.
