@@ -231,6 +231,9 @@ async fn the_visitation_service_checks_an_adjustment_against_the_case_service_in
                     policy_version: "2026.1".into(),
                     step: pb::Step::Safety.into(),
                     goal: pb::Goal::Reunification.into(),
+                    computed_on: Some(landsby_platform::validate::date_to_proto(
+                        landsby_domain::time::oslo_date(chrono::Utc::now()),
+                    )),
                 }),
                 scope: Some(landsby_visitation::api::convert::scope_to(&scope)),
             },

@@ -5,6 +5,7 @@
 //! caller's I/O.
 
 use crate::vocabulary::{Goal, Place, Step, Supervision, VisitPeriod};
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 /// The built-in default policy, as text.
@@ -260,16 +261,25 @@ pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
     pa.len().cmp(&pb.len())
 }
 
-/// Whether something computed from (`case_version`, `policy_version`) is newer than what was
-/// computed from `applied`: a later case version, or the same case version under a later policy.
-/// Equal is not newer, so a replay changes nothing.
-pub fn newer_stamp(case_version: i64, policy_version: &str, applied: Option<(i64, &str)>) -> bool {
+/// Whether something computed from (`case_version`, `policy_version`) on the day `computed_on`
+/// (Europe/Oslo) is newer than what was computed from `applied`, the three ordered one after the
+/// other: a later case version; at the same case version, a later policy; at the same case version
+/// and policy, a later day (the computation depends on the day: the child's age, the calendar year,
+/// a reduction that expires, due dates). A stamp without a day (stored before days were stamped) is
+/// older than any day. Equal is not newer, so a replay changes nothing.
+pub fn newer_stamp(
+    case_version: i64,
+    policy_version: &str,
+    computed_on: Option<NaiveDate>,
+    applied: Option<(i64, &str, Option<NaiveDate>)>,
+) -> bool {
     match applied {
         None => true,
-        Some((version, policy)) => {
-            case_version > version
-                || (case_version == version && version_order(policy_version, policy).is_gt())
-        }
+        Some((version, policy, on)) => case_version
+            .cmp(&version)
+            .then_with(|| version_order(policy_version, policy))
+            .then_with(|| computed_on.cmp(&on))
+            .is_gt(),
     }
 }
 
@@ -604,13 +614,39 @@ mod tests {
     }
 
     #[test]
-    fn a_stamp_is_newer_by_case_version_then_policy_version() {
-        let applied = Some((5, "2026.2"));
-        assert!(newer_stamp(6, "2026.1", applied));
-        assert!(newer_stamp(5, "2026.10", applied));
-        assert!(!newer_stamp(5, "2026.2", applied), "equal changes nothing");
-        assert!(!newer_stamp(4, "2027.1", applied));
-        assert!(newer_stamp(1, "x", None));
+    fn a_stamp_is_newer_by_case_version_then_policy_version_then_day() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 3, d);
+        let applied = Some((5, "2026.2", day(10)));
+        assert!(newer_stamp(6, "2026.1", day(1), applied));
+        assert!(newer_stamp(5, "2026.10", day(1), applied));
+        assert!(newer_stamp(5, "2026.2", day(11), applied), "a later day");
+        assert!(
+            !newer_stamp(5, "2026.2", day(10), applied),
+            "equal changes nothing"
+        );
+        assert!(!newer_stamp(5, "2026.2", day(9), applied), "an earlier day");
+        assert!(
+            !newer_stamp(5, "2026.1", day(30), applied),
+            "an older policy, whatever the day"
+        );
+        assert!(
+            !newer_stamp(4, "2027.1", day(30), applied),
+            "an older case version, whatever the policy and the day"
+        );
+        assert!(newer_stamp(1, "x", day(1), None));
+        assert!(newer_stamp(1, "x", None, None));
+    }
+
+    #[test]
+    fn a_stamp_without_a_day_is_older_than_any_day() {
+        let day = NaiveDate::from_ymd_opt(1900, 1, 1);
+        assert!(newer_stamp(5, "2026.2", day, Some((5, "2026.2", None))));
+        assert!(!newer_stamp(5, "2026.2", None, Some((5, "2026.2", day))));
+        assert!(
+            !newer_stamp(5, "2026.2", None, Some((5, "2026.2", None))),
+            "equal changes nothing"
+        );
+        assert!(newer_stamp(6, "2026.2", None, Some((5, "2026.2", day))));
     }
 
     #[test]

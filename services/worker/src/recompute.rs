@@ -3,8 +3,10 @@
 //! 1. Read the case, its village and its visits of the last year; tell the case service what it
 //!    needs to know of the visits (SyncVisitFacts, as of the visitation feed's cursor).
 //! 2. For each parent with visitation rights, compute the scope with the policy in
-//!    `crates/domain` and put it in force (ApplyComputedScope), stamped with the case version and
-//!    the policy version it was computed from: a stale or repeated stamp changes nothing.
+//!    `crates/domain` and put it in force (ApplyComputedScope), stamped with the case version, the
+//!    policy version and the day (Europe/Oslo) it was computed from: a stale or repeated stamp
+//!    changes nothing, while the same case and policy on a later day (an older child, a new year, a
+//!    reduction run out) replaces.
 //! 3. Compute the due reviews and replace the case's computed ones (SyncDueReviews), stamped the
 //!    same way.
 //! 4. Tell the village: a step change to the family and the caseworker; a scope whose values
@@ -518,6 +520,7 @@ pub async fn recompute(
         policy_version: ctx.policy.version.clone(),
         step: step_to(step) as i32,
         goal: goal_to(goal) as i32,
+        computed_on: Some(date_to_proto(today)),
     };
     let mut changed_plans = Vec::new();
     for parent in members.iter().filter(|m| {
@@ -549,17 +552,20 @@ pub async fn recompute(
             &ctx.policy,
         );
         out.parents += 1;
-        // Already in force from this very stamp, with the floor and the secret address it was
-        // checked against: the visitation service would change nothing (an equal stamp applies
-        // again only when those changed). Not asked again, unless a retry has notices to finish.
+        // Already in force from this very stamp (this day included), with the floor and the
+        // secret address it was checked against: the visitation service would change nothing (an
+        // equal stamp applies again only when those changed). Not asked again, unless a retry has
+        // notices to finish.
         let floor = floors
             .get(&parent_id)
             .map(landsby_platform::vocab::floor_to);
         let unchanged = plan.is_some_and(|p| {
-            p.computed_from.as_ref().is_some_and(|c| {
-                c.case_version == case.version && c.policy_version == ctx.policy.version
-            }) && p.floor == floor
-                && p.secret_address == protection.secret_address
+            nothing_to_apply(
+                p,
+                (case.version, &ctx.policy.version, today),
+                floor.as_ref(),
+                protection.secret_address,
+            )
         });
         if unchanged && !retry {
             continue;
@@ -578,9 +584,7 @@ pub async fn recompute(
             out.scopes_applied += 1;
         }
         let Some(after) = applied.plan else { continue };
-        let ours = after.computed_from.as_ref().is_some_and(|c| {
-            c.case_version == case.version && c.policy_version == ctx.policy.version
-        });
+        let ours = in_force_from(&after, case.version, &ctx.policy.version, today);
         if applied.applied || (retry && ours) {
             changed_plans.push((parent, after));
         }
@@ -607,6 +611,7 @@ pub async fn recompute(
             case_id: case_id.to_string(),
             case_version: case.version,
             policy_version: ctx.policy.version.clone(),
+            computed_on: Some(date_to_proto(today)),
             reviews: due
                 .iter()
                 .map(|r| cpb::Review {
@@ -687,6 +692,36 @@ pub async fn recompute(
     Ok(Some(out))
 }
 
+/// Whether the plan's computed scope is in force from this very stamp: the case version, the policy
+/// version and the day (Europe/Oslo) it was computed on. A plan from another day is not: the
+/// computation depends on the day (the child's age, the calendar year, a reduction that runs out).
+fn in_force_from(
+    plan: &vpb::VisitationPlan,
+    case_version: i64,
+    policy_version: &str,
+    today: NaiveDate,
+) -> bool {
+    plan.computed_from.as_ref().is_some_and(|c| {
+        c.case_version == case_version
+            && c.policy_version == policy_version
+            && date_from_proto(c.computed_on.as_ref()) == Some(today)
+    })
+}
+
+/// Whether ApplyComputedScope would change nothing for the plan: it is in force from this very
+/// `stamp` (see [`in_force_from`]) and was checked against the same floor and secret address. A
+/// replay on the same day is skipped; the nightly sweep on a later day is not.
+fn nothing_to_apply(
+    plan: &vpb::VisitationPlan,
+    (case_version, policy_version, today): (i64, &str, NaiveDate),
+    floor: Option<&cpb::VisitationFloor>,
+    secret_address: bool,
+) -> bool {
+    in_force_from(plan, case_version, policy_version, today)
+        && plan.floor.as_ref() == floor
+        && plan.secret_address == secret_address
+}
+
 /// The values of the plan's scope version before `plan.scope_version`; None for a new plan.
 /// Newer versions may exist by now (another job applied a newer stamp meanwhile): the listing is
 /// read until the version below this one.
@@ -720,5 +755,71 @@ async fn previous_values(
             return Ok(None);
         }
         page_token = page.next_page_token;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default()
+    }
+
+    fn plan(case_version: i64, policy: &str, on: Option<NaiveDate>) -> vpb::VisitationPlan {
+        vpb::VisitationPlan {
+            computed_from: Some(vpb::ComputedFrom {
+                case_version,
+                policy_version: policy.into(),
+                step: cpb::Step::Safety.into(),
+                goal: cpb::Goal::Reunification.into(),
+                computed_on: on.map(date_to_proto),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_replay_on_the_same_day_is_skipped() {
+        let p = plan(3, "2026.1", Some(day(23)));
+        assert!(nothing_to_apply(&p, (3, "2026.1", day(23)), None, false));
+    }
+
+    #[test]
+    fn a_later_day_or_another_stamp_is_applied() {
+        let p = plan(3, "2026.1", Some(day(23)));
+        assert!(
+            !nothing_to_apply(&p, (3, "2026.1", day(24)), None, false),
+            "the nightly sweep on a later day"
+        );
+        assert!(!nothing_to_apply(&p, (4, "2026.1", day(23)), None, false));
+        assert!(!nothing_to_apply(&p, (3, "2026.2", day(23)), None, false));
+        let undated = plan(3, "2026.1", None);
+        assert!(
+            !nothing_to_apply(&undated, (3, "2026.1", day(23)), None, false),
+            "a plan computed before days were stamped"
+        );
+        assert!(!nothing_to_apply(
+            &vpb::VisitationPlan::default(),
+            (3, "2026.1", day(23)),
+            None,
+            false
+        ));
+    }
+
+    #[test]
+    fn a_changed_floor_or_secret_address_is_applied_on_the_same_day() {
+        let p = plan(3, "2026.1", Some(day(23)));
+        let floor = cpb::VisitationFloor {
+            min_visits: 2,
+            ..Default::default()
+        };
+        assert!(!nothing_to_apply(
+            &p,
+            (3, "2026.1", day(23)),
+            Some(&floor),
+            false
+        ));
+        assert!(!nothing_to_apply(&p, (3, "2026.1", day(23)), None, true));
     }
 }

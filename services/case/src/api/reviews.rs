@@ -291,15 +291,25 @@ impl CaseApi {
                     }
                 }
             }
+            let computed_on = v.date("computed_on", req.computed_on.as_ref());
+            // A day past tomorrow (a clock gone wrong) would hold back every later computation
+            // until it came; a day of slack keeps a clock a little ahead at midnight harmless.
+            if let Some((on, tomorrow)) = computed_on.zip(oslo_date(call.audit.at).succ_opt())
+                && on > tomorrow
+            {
+                v.add("computed_on", "is a day still to come in Europe/Oslo");
+            }
             v.finish()?;
-            let (Some(id), Some(policy_version)) = (id, policy_version) else {
+            let (Some(id), Some(policy_version), Some(computed_on)) =
+                (id, policy_version, computed_on)
+            else {
                 return Err(ApiError::internal("validated sync without its parts"));
             };
             self.store
                 .sync_due_reviews(
                     &caller.agency,
                     id,
-                    (req.case_version, policy_version),
+                    (req.case_version, policy_version, computed_on),
                     reviews,
                     call.audit.clone(),
                 )

@@ -84,8 +84,9 @@ pub struct CaseRecord {
     pub conference_waiver_reason: Option<String>,
     /// A recorded decision reducing the caseworker's follow-up visits.
     pub follow_up_reduction: Option<FollowUpReduction>,
-    /// The stamp (case version, policy version) of the computed reviews last applied.
-    pub due_reviews_stamp: Option<(i64, String)>,
+    /// The stamp (case version, policy version, the day computed on) of the computed reviews last
+    /// applied; the day is None when they were applied before days were stamped.
+    pub due_reviews_stamp: Option<(i64, String, Option<NaiveDate>)>,
     /// The visitation feed position the visit facts are as of.
     pub visit_facts_sequence: Option<i64>,
     /// The frame of the visits is complete (from the visitation service).

@@ -178,13 +178,14 @@ pub trait ReviewStore: Send + Sync + 'static {
     ) -> Result<Option<(CaseRecord, Facts)>, ApiError>;
 
     /// Replaces the case's scheduled computed reviews with `reviews`, if the stamp (case version,
-    /// policy version) is newer than the last applied; returns whether it was, and the scheduled
-    /// computed reviews after the call. Derived data: the case's version does not change.
+    /// policy version, the day computed on) is newer than the last applied; returns whether it was,
+    /// and the scheduled computed reviews after the call. Derived data: the case's version does not
+    /// change.
     async fn sync_due_reviews(
         &self,
         agency: &AgencyId,
         case_id: Uuid,
-        stamp: (i64, String),
+        stamp: (i64, String, NaiveDate),
         reviews: Vec<NewReview>,
         audit: AuditEntry,
     ) -> Result<(bool, Vec<ReviewRecord>), ApiError>;

@@ -28,7 +28,7 @@ macro_rules! case_columns {
          version, created_at, updated_at, closed_at, close_reason, step_since, \
          conference_waiver_reason, follow_up_reduced_on, follow_up_reduced_until, \
          follow_up_reduction_reason, due_reviews_case_version, due_reviews_policy_version, \
-         visit_facts_sequence, frame_complete"
+         visit_facts_sequence, frame_complete, due_reviews_computed_on"
     };
 }
 pub(crate) use case_columns;
@@ -101,6 +101,7 @@ pub struct CaseRow {
     pub due_reviews_policy_version: Option<String>,
     pub visit_facts_sequence: Option<i64>,
     pub frame_complete: bool,
+    pub due_reviews_computed_on: Option<NaiveDate>,
 }
 
 impl CaseRow {
@@ -162,7 +163,8 @@ impl CaseRow {
             },
             due_reviews_stamp: self
                 .due_reviews_case_version
-                .zip(self.due_reviews_policy_version),
+                .zip(self.due_reviews_policy_version)
+                .map(|(version, policy)| (version, policy, self.due_reviews_computed_on)),
             visit_facts_sequence: self.visit_facts_sequence,
             frame_complete: self.frame_complete,
         })

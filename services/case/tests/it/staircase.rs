@@ -26,6 +26,8 @@ landsby_testkit::on_both_backends!(
     family_group_conferences_are_scheduled_held_and_listed,
     a_follow_up_reduction_is_recorded_with_its_expiry,
     computed_reviews_are_replaced_only_by_a_newer_stamp,
+    computed_reviews_of_a_later_day_replace_those_of_the_same_case_and_policy,
+    computed_reviews_without_their_day_are_refused_and_change_nothing,
     visit_facts_are_replaced_only_by_a_newer_feed_position,
     the_feed_streams_the_backlog_then_live_events_and_resumes_anywhere,
     the_feed_is_the_workers_and_shows_only_its_agency,
@@ -939,6 +941,7 @@ async fn computed_reviews_are_replaced_only_by_a_newer_stamp(backend: Backend) {
         case_version: version,
         policy_version: policy.into(),
         reviews,
+        computed_on: Some(date(2026, 11, 23)),
     };
     let first = w
         .inner
@@ -1051,6 +1054,142 @@ async fn computed_reviews_are_replaced_only_by_a_newer_stamp(backend: Backend) {
             "reviews[2].computed_key"
         ]
     );
+}
+
+/// A sync of `reviews` for the case at version 1 under policy 2026.1, computed on `on`.
+fn sync_on(
+    case_id: &str,
+    on: Option<cpb::Date>,
+    reviews: Vec<pb::Review>,
+) -> pb::SyncDueReviewsRequest {
+    pb::SyncDueReviewsRequest {
+        case_id: case_id.into(),
+        case_version: 1,
+        policy_version: "2026.1".into(),
+        reviews,
+        computed_on: on,
+    }
+}
+
+/// The scheduled computed reviews as (key, due date).
+fn keyed(reviews: &[pb::Review]) -> Vec<(&str, Option<cpb::Date>)> {
+    reviews
+        .iter()
+        .map(|r| (r.computed_key.as_str(), r.due_date))
+        .collect()
+}
+
+async fn computed_reviews_of_a_later_day_replace_those_of_the_same_case_and_policy(
+    backend: Backend,
+) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let mut w = worker(&server);
+    let first = w
+        .inner
+        .sync_due_reviews(w.req(sync_on(
+            &case.id,
+            Some(date(2026, 11, 23)),
+            vec![computed("a", 2027, 1, 1), computed("b", 2027, 2, 1)],
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.applied);
+    // The next day, same case version and policy: the dates the day moved are put in force.
+    let next_day = w
+        .inner
+        .sync_due_reviews(w.req(sync_on(
+            &case.id,
+            Some(date(2026, 11, 24)),
+            vec![computed("a", 2027, 1, 2), computed("b", 2027, 2, 1)],
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(next_day.applied, "a later day is a newer stamp");
+    assert_eq!(
+        keyed(&next_day.reviews),
+        [("a", Some(date(2027, 1, 2))), ("b", Some(date(2027, 2, 1)))]
+    );
+    assert_eq!(
+        cw.get(&case.id).await.unwrap().version,
+        case.version,
+        "derived data does not move the case's version"
+    );
+    // The same stamp again (a same-day replay), or an earlier day, changes nothing.
+    for on in [date(2026, 11, 24), date(2026, 11, 23)] {
+        let replay = w
+            .inner
+            .sync_due_reviews(w.req(sync_on(&case.id, Some(on), vec![computed("c", 2027, 3, 1)])))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!replay.applied, "{on:?}");
+        assert_eq!(keyed(&replay.reviews), keyed(&next_day.reviews), "{on:?}");
+    }
+    // A later day with nothing new applies and changes no review.
+    let same_values = w
+        .inner
+        .sync_due_reviews(w.req(sync_on(
+            &case.id,
+            Some(date(2026, 11, 25)),
+            vec![computed("a", 2027, 1, 2), computed("b", 2027, 2, 1)],
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(same_values.applied);
+    assert_eq!(same_values.reviews, next_day.reviews, "no review changed");
+}
+
+async fn computed_reviews_without_their_day_are_refused_and_change_nothing(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let mut w = worker(&server);
+    let first = w
+        .inner
+        .sync_due_reviews(w.req(sync_on(
+            &case.id,
+            Some(date(2026, 11, 23)),
+            vec![computed("a", 2027, 1, 1)],
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.applied);
+    // Missing, not a calendar day, or a day still to come (a clock gone wrong): refused, naming
+    // the field.
+    let far = chrono::Utc::now().date_naive() + chrono::Days::new(10);
+    for on in [
+        None,
+        Some(date(2026, 2, 30)),
+        Some(landsby_platform::validate::date_to_proto(far)),
+    ] {
+        let err = w
+            .inner
+            .sync_due_reviews(w.req(sync_on(&case.id, on, vec![computed("b", 2027, 2, 1)])))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{on:?}");
+        assert_eq!(violated_fields(&err), ["computed_on"], "{on:?}");
+    }
+    // Nothing changed: the reviews are as they were, and the stamp too (the same stamp again
+    // changes nothing).
+    let again = w
+        .inner
+        .sync_due_reviews(w.req(sync_on(
+            &case.id,
+            Some(date(2026, 11, 23)),
+            vec![computed("b", 2027, 2, 1)],
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.applied);
+    assert_eq!(again.reviews, first.reviews);
 }
 
 async fn visit_facts_are_replaced_only_by_a_newer_feed_position(backend: Backend) {
@@ -1563,7 +1702,8 @@ async fn every_new_rpc_refuses_roles_without_access_and_malformed_ids(backend: B
             case_id: bad(),
             case_version: 1,
             policy_version: "1".into(),
-            reviews: vec![]
+            reviews: vec![],
+            computed_on: Some(date(2026, 11, 23)),
         },
         ["case_id"]
     );

@@ -374,20 +374,23 @@ pub fn computed_from(
         known::<cpb::Goal>,
         goal_from,
     );
-    if let (Some(step), Some(goal)) = (step, goal)
-        && !step.allowed_with(goal)
-    {
-        v.add(
-            format!("{field}.step"),
-            "step 3 only with a reunification goal",
-        );
-        return None;
-    }
+    let step = match (step, goal) {
+        (Some(s), Some(g)) if !s.allowed_with(g) => {
+            v.add(
+                format!("{field}.step"),
+                "step 3 only with a reunification goal",
+            );
+            None
+        }
+        _ => step,
+    };
+    let computed_on = v.date(&format!("{field}.computed_on"), c.computed_on.as_ref());
     Some(ComputedFrom {
         case_version: case_version?,
         policy_version: policy_version?,
         step: step?,
         goal: goal?,
+        computed_on: Some(computed_on?),
     })
 }
 
@@ -613,6 +616,7 @@ fn computed_from_to(c: &ComputedFrom) -> pb::ComputedFrom {
         policy_version: c.policy_version.clone(),
         step: step_to(c.step).into(),
         goal: goal_to(c.goal).into(),
+        computed_on: c.computed_on.map(date_to_proto),
     }
 }
 

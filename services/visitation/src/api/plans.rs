@@ -158,6 +158,19 @@ impl VisitationApi {
             else {
                 return Err(ApiError::internal("validated scope without its parts"));
             };
+            // A day past tomorrow (a clock gone wrong) would hold back every later computation
+            // until it came; a day of slack keeps a clock a little ahead at midnight harmless.
+            let tomorrow = oslo_date(call.audit.at).succ_opt();
+            if computed_from
+                .computed_on
+                .zip(tomorrow)
+                .is_some_and(|(on, tomorrow)| on > tomorrow)
+            {
+                return Err(ApiError::invalid(
+                    "computed_from.computed_on",
+                    "is a day still to come in Europe/Oslo",
+                ));
+            }
             let facts = self.open_case(&on_behalf, case_id).await?;
             if computed_from.case_version > facts.version {
                 return Err(ApiError::invalid(

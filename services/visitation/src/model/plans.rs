@@ -1,6 +1,6 @@
 //! Visitation plans: the computed scope, the caseworker's adjustments on top, and the scope in force.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use landsby_domain::board::VisitationFloor;
 use landsby_domain::policy::{newer_stamp, version_order};
 use landsby_domain::scope::{self, Manual, Scope};
@@ -21,6 +21,17 @@ pub struct ComputedFrom {
     pub step: Step,
     /// The case's goal.
     pub goal: Goal,
+    /// The day (Europe/Oslo) it was computed on; None in plans computed before days were stamped
+    /// (older than any day). Always present in what the worker sends now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_on: Option<NaiveDate>,
+}
+
+impl ComputedFrom {
+    /// The stamp as [`newer_stamp`] takes it.
+    fn stamp(&self) -> (i64, &str, Option<NaiveDate>) {
+        (self.case_version, &self.policy_version, self.computed_on)
+    }
 }
 
 /// A caseworker's change to one value of the computed scope.
@@ -156,6 +167,11 @@ pub struct Applied {
     pub plan: PlanRecord,
     /// Whether the stamp was newer and the scope put in force.
     pub applied: bool,
+    /// Whether the plan changed beyond its stamp: a new scope version. False when the stamp moved
+    /// but the computed scope, the floor, the secret address and the adjustments are as they were
+    /// (the nightly recompute of an unchanged case on a new day): the plan keeps its version and
+    /// etag, no scope version and no event are written.
+    pub changed: bool,
     /// Adjustments that no longer hold: made in another step or goal, or now past the floor or a
     /// condition.
     pub dropped: Vec<Adjustment>,
@@ -176,17 +192,21 @@ fn computed_breach(breaches: &[scope::Breach]) -> ApiError {
     )
 }
 
-/// Whether a computed scope replaces the plan's: its stamp is newer, or the same stamp was computed
-/// under law that has changed since without a new case version (a board decision that came into
-/// force on a date, or ended), as the case service says now.
+/// Whether a computed scope replaces the plan's: its stamp (case version, policy version, the day
+/// it was computed on) is newer, or the same stamp was computed under law that has changed since
+/// without a new case version (a board decision that came into force on a date, or ended), as the
+/// case service says now.
 fn supersedes(plan: &PlanRecord, new: &NewComputed) -> bool {
     let (stamp, applied) = (&new.computed_from, &plan.computed_from);
     let same_stamp = stamp.case_version == applied.case_version
-        && version_order(&stamp.policy_version, &applied.policy_version).is_eq();
+        && version_order(&stamp.policy_version, &applied.policy_version).is_eq()
+        && stamp.computed_on == applied.computed_on;
+    let (case_version, policy_version, computed_on) = stamp.stamp();
     newer_stamp(
-        stamp.case_version,
-        &stamp.policy_version,
-        Some((applied.case_version, &applied.policy_version)),
+        case_version,
+        policy_version,
+        computed_on,
+        Some(applied.stamp()),
     ) || (same_stamp && (new.floor != plan.floor || new.secret_address != plan.secret_address))
 }
 
@@ -203,6 +223,7 @@ pub fn apply_computed(
         return Ok(Applied {
             plan: plan.clone(),
             applied: false,
+            changed: false,
             dropped: Vec::new(),
         });
     }
@@ -230,6 +251,7 @@ pub fn apply_computed(
                 updated_at: at,
             },
             applied: true,
+            changed: true,
             dropped: Vec::new(),
         });
     };
@@ -247,6 +269,21 @@ pub fn apply_computed(
             dropped.push(a);
         }
     }
+    if dropped.is_empty()
+        && new.scope == plan.computed
+        && new.floor == plan.floor
+        && new.secret_address == plan.secret_address
+    {
+        // Only the stamp moves.
+        plan.adjustments = kept;
+        plan.computed_from = new.computed_from;
+        return Ok(Applied {
+            plan,
+            applied: true,
+            changed: false,
+            dropped,
+        });
+    }
     plan.scope = in_force(&new.scope, &kept);
     plan.adjustments = kept;
     plan.computed = new.scope;
@@ -259,6 +296,7 @@ pub fn apply_computed(
     Ok(Applied {
         plan,
         applied: true,
+        changed: true,
         dropped,
     })
 }
@@ -324,4 +362,116 @@ pub fn adjust(
     plan.version += 1;
     plan.updated_at = at;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use landsby_domain::scope::ScopeInput;
+
+    fn day(d: u32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(2026, 11, d)
+    }
+
+    fn new(case_version: i64, computed_on: Option<NaiveDate>) -> NewComputed {
+        let scope = scope::compute(
+            &ScopeInput {
+                step: Step::Safety,
+                goal: Goal::Reunification,
+                floor: None,
+                secret_address: false,
+                child_birth_date: NaiveDate::from_ymd_opt(2018, 5, 14).unwrap_or_default(),
+                today: day(23).unwrap_or_default(),
+                recent_visits: &[],
+                current: None,
+                parenting_goals: &[],
+            },
+            &landsby_domain::Policy::default(),
+        );
+        NewComputed {
+            case_id: Uuid::nil(),
+            parent_id: Uuid::nil(),
+            computed_from: ComputedFrom {
+                case_version,
+                policy_version: "2026.1".into(),
+                step: Step::Safety,
+                goal: Goal::Reunification,
+                computed_on,
+            },
+            scope,
+            floor: None,
+            secret_address: false,
+        }
+    }
+
+    fn plan(case_version: i64, computed_on: Option<NaiveDate>) -> PlanRecord {
+        let agency = AgencyId::parse("0301").expect("an agency");
+        apply_computed(None, new(case_version, computed_on), &agency, Utc::now())
+            .expect("a lawful scope")
+            .plan
+    }
+
+    #[test]
+    fn a_stamp_stored_before_days_were_stamped_still_reads_and_has_no_day() {
+        let old = serde_json::json!({
+            "case_version": 3,
+            "policy_version": "2026.1",
+            "step": "safety",
+            "goal": "reunification",
+        });
+        let read: ComputedFrom = serde_json::from_value(old).expect("an old stamp reads");
+        assert_eq!(read.computed_on, None);
+        let stamped = ComputedFrom {
+            computed_on: day(23),
+            ..read
+        };
+        let json = serde_json::to_value(&stamped).expect("a stamp writes");
+        assert_eq!(json["computed_on"], "2026-11-23");
+        let back: ComputedFrom = serde_json::from_value(json).expect("a stamp reads");
+        assert_eq!(back, stamped);
+    }
+
+    #[test]
+    fn a_later_day_supersedes_the_same_case_and_policy_and_the_same_day_does_not() {
+        let p = plan(3, day(23));
+        assert!(supersedes(&p, &new(3, day(24))));
+        assert!(!supersedes(&p, &new(3, day(23))), "a replay");
+        assert!(!supersedes(&p, &new(3, day(22))), "an earlier day");
+        assert!(supersedes(&p, &new(4, day(1))), "a later case version");
+        assert!(!supersedes(&p, &new(2, day(30))), "an older case version");
+        assert!(
+            supersedes(&plan(3, None), &new(3, day(1))),
+            "a plan computed before days were stamped"
+        );
+    }
+
+    #[test]
+    fn the_same_stamp_supersedes_when_the_law_changed_but_an_earlier_day_does_not() {
+        let p = plan(3, day(23));
+        let mut secret = new(3, day(23));
+        secret.secret_address = true;
+        assert!(supersedes(&p, &secret));
+        secret.computed_from.computed_on = day(22);
+        assert!(!supersedes(&p, &secret));
+    }
+
+    #[test]
+    fn the_same_scope_under_a_newer_stamp_moves_only_the_stamp() {
+        let agency = AgencyId::parse("0301").expect("an agency");
+        let p = plan(3, day(23));
+        let next =
+            apply_computed(Some(p.clone()), new(3, day(24)), &agency, Utc::now()).expect("lawful");
+        assert!(next.applied && !next.changed);
+        assert_eq!(next.plan.computed_from.computed_on, day(24));
+        assert_eq!(
+            (next.plan.version, next.plan.scope_version),
+            (p.version, p.scope_version),
+            "the same version and etag"
+        );
+        let mut secret = new(3, day(25));
+        secret.secret_address = true;
+        let next = apply_computed(Some(next.plan), secret, &agency, Utc::now()).expect("lawful");
+        assert!(next.applied && next.changed);
+        assert_eq!(next.plan.scope_version, p.scope_version + 1);
+    }
 }

@@ -11,6 +11,8 @@ use tonic::Code;
 
 landsby_testkit::on_both_backends!(
     a_computed_scope_creates_the_plan_and_only_a_newer_stamp_replaces_it,
+    the_same_case_and_policy_computed_on_a_later_day_replaces_and_a_replay_does_not,
+    a_computed_scope_without_its_day_is_refused_and_changes_nothing,
     a_computed_scope_is_refused_with_field_details_and_changes_nothing,
     a_computed_scope_must_keep_the_floor_as_the_case_service_has_it,
     plans_and_their_scope_versions_are_read_and_listed_a_page_at_a_time,
@@ -100,6 +102,167 @@ async fn a_computed_scope_creates_the_plan_and_only_a_newer_stamp_replaces_it(ba
     assert_eq!(plan2.computed_from.unwrap().step(), cpb::Step::Involvement);
 }
 
+async fn the_same_case_and_policy_computed_on_a_later_day_replaces_and_a_replay_does_not(
+    backend: Backend,
+) {
+    let env = env(backend).await;
+    let family = family(&env, None, false).await;
+    let mut worker = Client::worker(&env);
+    let mother = family.mother_id.clone();
+    let step1 = computed(&family, landsby_domain::Step::Safety, None, false);
+    let first = worker
+        .apply_on(
+            &family,
+            &mother,
+            (3, Some(date(2026, 11, 23))),
+            cpb::Step::Safety,
+            step1.clone(),
+        )
+        .await
+        .unwrap();
+    assert!(first.applied);
+    let plan = first.plan.unwrap();
+    assert_eq!(
+        plan.computed_from.clone().unwrap().computed_on,
+        Some(date(2026, 11, 23)),
+        "the plan carries the day"
+    );
+    // The next day, same case version and policy: the values the day changed are put in force.
+    let next_day = with_duration(step1.clone(), 60);
+    let later = worker
+        .apply_on(
+            &family,
+            &mother,
+            (3, Some(date(2026, 11, 24))),
+            cpb::Step::Safety,
+            next_day.clone(),
+        )
+        .await
+        .unwrap();
+    assert!(later.applied, "a later day is a newer stamp");
+    let plan2 = later.plan.unwrap();
+    assert_eq!(
+        (plan2.id.as_str(), plan2.scope_version),
+        (plan.id.as_str(), 2)
+    );
+    assert_eq!(plan2.scope.clone().unwrap().duration_minutes, 60);
+    assert_eq!(plan2.scope.clone().unwrap(), next_day);
+    let from = plan2.computed_from.clone().unwrap();
+    assert_eq!(
+        (from.case_version, from.computed_on),
+        (3, Some(date(2026, 11, 24)))
+    );
+    // The same stamp again (a same-day replay), or an earlier day, changes nothing.
+    for (on, scope) in [
+        (date(2026, 11, 24), with_duration(step1.clone(), 90)),
+        (date(2026, 11, 23), step1.clone()),
+    ] {
+        let replay = worker
+            .apply_on(&family, &mother, (3, Some(on)), cpb::Step::Safety, scope)
+            .await
+            .unwrap();
+        assert!(!replay.applied, "{on:?}");
+        assert_eq!(replay.plan.unwrap(), plan2, "{on:?}");
+    }
+    // A later case version wins whatever the day.
+    let newer = worker
+        .apply_on(
+            &family,
+            &mother,
+            (4, Some(date(2026, 11, 20))),
+            cpb::Step::Safety,
+            step1.clone(),
+        )
+        .await
+        .unwrap();
+    assert!(newer.applied);
+    assert_eq!(newer.plan.unwrap().scope_version, 3);
+    // The versions keep the day each scope was computed on.
+    let mut cw = Client::caseworker(&env);
+    let versions = cw
+        .inner
+        .list_scope_versions(cw.req(pb::ListScopeVersionsRequest {
+            plan_id: plan.id.clone(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| v.computed_from.clone().unwrap().computed_on)
+            .collect::<Vec<_>>(),
+        [
+            Some(date(2026, 11, 20)),
+            Some(date(2026, 11, 24)),
+            Some(date(2026, 11, 23))
+        ]
+    );
+}
+
+async fn a_computed_scope_without_its_day_is_refused_and_changes_nothing(backend: Backend) {
+    let env = env(backend).await;
+    let (family, plan) = planned(&env).await;
+    let mut worker = Client::worker(&env);
+    let mother = family.mother_id.clone();
+    let scope = with_duration(
+        computed(&family, landsby_domain::Step::Safety, None, false),
+        60,
+    );
+    let version = plan.computed_from.clone().unwrap().case_version;
+    // Missing, not a calendar day, or a day still to come (a clock gone wrong): refused, naming
+    // the field, whatever the rest of the stamp says.
+    let far = chrono::Utc::now().date_naive() + chrono::Days::new(10);
+    for on in [
+        None,
+        Some(date(2026, 2, 30)),
+        Some(landsby_platform::validate::date_to_proto(far)),
+    ] {
+        let err = worker
+            .apply_on(
+                &family,
+                &mother,
+                (version + 1, on),
+                cpb::Step::Safety,
+                scope.clone(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{on:?}");
+        assert_eq!(
+            violated_fields(&err),
+            ["computed_from.computed_on"],
+            "{on:?}"
+        );
+    }
+    assert_eq!(
+        Client::caseworker(&env).plan(&plan.id).await.unwrap(),
+        plan,
+        "nothing changed"
+    );
+    // A parent without a plan gets none.
+    let father = family.father_id.clone();
+    let err = worker
+        .apply_on(&family, &father, (version, None), cpb::Step::Safety, scope)
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["computed_from.computed_on"]);
+    let list = Client::caseworker(&env)
+        .inner
+        .list_visitation_plans(
+            Client::caseworker(&env).req(pb::ListVisitationPlansRequest {
+                case_id: family.case_id.clone(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.plans.len(), 1, "only the mother's plan");
+}
+
 async fn a_computed_scope_is_refused_with_field_details_and_changes_nothing(backend: Backend) {
     let env = env(backend).await;
     let family = family(&env, None, false).await;
@@ -116,6 +279,7 @@ async fn a_computed_scope_is_refused_with_field_details_and_changes_nothing(back
             policy_version: String::new(),
             step: cpb::Step::Responsibility.into(),
             goal: cpb::Goal::LongTermPlacement.into(),
+            computed_on: Some(date(2026, 2, 30)),
         }),
         scope: Some(bad),
     });
@@ -127,6 +291,7 @@ async fn a_computed_scope_is_refused_with_field_details_and_changes_nothing(back
             "computed_from.case_version",
             "computed_from.policy_version",
             "computed_from.step",
+            "computed_from.computed_on",
             "scope.duration_minutes",
             "scope.places[2]",
             "scope.explanations"

@@ -70,6 +70,7 @@ fn computed(case_id: Uuid, parent_id: Uuid, case_version: i64, step: Step) -> Ne
             policy_version: "2026.1".into(),
             step,
             goal: Goal::Reunification,
+            computed_on: NaiveDate::from_ymd_opt(2026, 11, 23),
         },
         scope,
         floor: None,

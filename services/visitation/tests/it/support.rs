@@ -31,6 +31,10 @@ pub async fn env(backend: Backend) -> Env {
     Env { case, visitation }
 }
 
+/// The day (Europe/Oslo) [`Client::apply`] stamps a computed scope with, the day [`computed`]
+/// computes on.
+pub const COMPUTED_ON: (i32, u32, u32) = (2026, 11, 23);
+
 /// A client of the visitation service, calling as one person.
 pub struct Client {
     pub inner: VisitationServiceClient<Channel>,
@@ -62,11 +66,27 @@ impl Client {
         authed(&self.token, message)
     }
 
+    /// A computed scope as the worker sends it, computed on [`COMPUTED_ON`].
     pub async fn apply(
         &mut self,
         family: &Family,
         parent_id: &str,
         case_version: i64,
+        step: cpb::Step,
+        scope: pb::Scope,
+    ) -> Result<pb::ApplyComputedScopeResponse, Status> {
+        let on = Some(date(COMPUTED_ON.0, COMPUTED_ON.1, COMPUTED_ON.2));
+        self.apply_on(family, parent_id, (case_version, on), step, scope)
+            .await
+    }
+
+    /// A computed scope as the worker sends it, stamped with the case version and the day (None:
+    /// no day).
+    pub async fn apply_on(
+        &mut self,
+        family: &Family,
+        parent_id: &str,
+        (case_version, computed_on): (i64, Option<common::Date>),
         step: cpb::Step,
         scope: pb::Scope,
     ) -> Result<pb::ApplyComputedScopeResponse, Status> {
@@ -83,6 +103,7 @@ impl Client {
                 policy_version: "2026.1".into(),
                 step: step.into(),
                 goal: goal.into(),
+                computed_on,
             }),
             scope: Some(scope),
         });
@@ -289,7 +310,7 @@ pub fn computed(
             floor: floor.as_ref(),
             secret_address: secret,
             child_birth_date: NaiveDate::from_ymd_opt(2018, 5, 14).unwrap(),
-            today: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            today: NaiveDate::from_ymd_opt(COMPUTED_ON.0, COMPUTED_ON.1, COMPUTED_ON.2).unwrap(),
             recent_visits: &[],
             current: None,
             parenting_goals: &["bedtime routines".to_owned()],

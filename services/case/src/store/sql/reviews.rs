@@ -274,7 +274,7 @@ where
         &self,
         agency: &AgencyId,
         case_id: Uuid,
-        stamp: (i64, String),
+        stamp: (i64, String, NaiveDate),
         reviews: Vec<NewReview>,
         mut audit: AuditEntry,
     ) -> Result<(bool, Vec<ReviewRecord>), ApiError> {
@@ -299,9 +299,10 @@ where
             && newer_stamp(
                 stamp.0,
                 &stamp.1,
+                Some(stamp.2),
                 case.due_reviews_stamp
                     .as_ref()
-                    .map(|(v, p)| (*v, p.as_str())),
+                    .map(|(v, p, on)| (*v, p.as_str(), *on)),
             );
         let mut changed = Vec::new();
         let mut scheduled: Vec<ReviewRecord> = Vec::new();
@@ -370,7 +371,8 @@ where
                 scheduled.push(review);
             }
             // Derived data: the stamp moves, the case's version does not.
-            case.due_reviews_stamp = Some(stamp);
+            let (version, policy, on) = stamp;
+            case.due_reviews_stamp = Some((version, policy, Some(on)));
             Self::save_case(&mut tx, &case).await?;
         } else {
             scheduled = existing

@@ -86,7 +86,9 @@ where
         let applied = plans::apply_computed(existing, new, agency, audit.at)?;
         audit.resource_ids = vec![applied.plan.id];
         let mut events = Vec::new();
-        if applied.applied {
+        if applied.applied && !applied.changed {
+            Self::update_plan(&mut tx, &applied.plan).await?;
+        } else if applied.applied {
             if created {
                 Self::insert_plan(&mut tx, &applied.plan).await?;
             } else {
