@@ -933,7 +933,7 @@ impl Demo {
                 progress = ask("ListCareTasks", self.cases.list_care_tasks(r))
                     .await?
                     .progress;
-                let p = progress.clone().unwrap_or_default();
+                let p = progress.unwrap_or_default();
                 self.say(&format!(
                     "Moved \"{}\" to {}: {}% of the care is with the parents.",
                     task.description,

@@ -393,3 +393,166 @@ async fn a_sweep_over_1000_cases_killed_mid_way_finishes_after_a_restart_under_t
         assert_eq!(due.len(), 1, "case {id}: {due:?}");
     }
 }
+
+/// One job as the worker's database has it.
+#[derive(Debug, sqlx::FromRow)]
+struct JobRow {
+    id: String,
+    status: String,
+    attempts: i32,
+    last_result: Option<String>,
+    lock_by: Option<String>,
+}
+
+/// Every job in the worker's database (none before the worker's first migration).
+async fn every_job(db: &landsby_platform::db::DbPool) -> Vec<JobRow> {
+    match db {
+        landsby_platform::db::DbPool::Postgres(p) => sqlx::query_as(
+            "SELECT id, status, attempts, last_result::text AS last_result, lock_by \
+             FROM apalis.jobs ORDER BY id",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap_or_default(),
+        landsby_platform::db::DbPool::Sqlite(_) => unreachable!("PostgreSQL only"),
+    }
+}
+
+/// A job during which its worker process dies every time (here: kill -9 while the job waits on a
+/// visitation service that hangs) is taken up again after each restart of the pod with its attempt
+/// counted, and is DEAD once its attempts are spent, instead of looping for ever; nothing is left
+/// running or pending; RetryJob brings it back and it completes once the service answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_worker_dies_every_time_is_dead_after_its_attempts_and_retry_revives_it() {
+    const MAX_ATTEMPTS: i32 = 3;
+    let case_db = TestDb::new(Backend::Postgres).await;
+    let (_case, case_addr) = service("case", &case_db, &[]);
+    let visitation_db = TestDb::new(Backend::Postgres).await;
+    let (_visitation, visitation_addr) = service(
+        "visitation",
+        &visitation_db,
+        &[("LANDSBY_ENDPOINTS__CASE", url(case_addr))],
+    );
+    let notification_db = TestDb::new(Backend::Postgres).await;
+    let (_notification, notification_addr) = service("notification", &notification_db, &[]);
+    // The worker reaches the visitation service only through a proxy that hangs.
+    let proxy = landsby_testkit::TcpProxy::start(visitation_addr).await;
+    proxy.hold();
+    let worker_db = TestDb::new(Backend::Postgres).await;
+    let token = token_file(&worker_db.dir());
+    let worker = || {
+        service(
+            "worker",
+            &worker_db,
+            &[
+                ("HOSTNAME", "worker-pod-1".to_owned()),
+                ("LANDSBY_ENDPOINTS__CASE", url(case_addr)),
+                ("LANDSBY_ENDPOINTS__VISITATION", url(proxy.addr)),
+                ("LANDSBY_ENDPOINTS__NOTIFICATION", url(notification_addr)),
+                (token.0, token.1.clone()),
+                ("LANDSBY_JOBS__POLL_INTERVAL", "50ms".to_owned()),
+                ("LANDSBY_JOBS__STALE_AFTER", "2s".to_owned()),
+                ("LANDSBY_JOBS__MAX_ATTEMPTS", MAX_ATTEMPTS.to_string()),
+                ("LANDSBY_JOBS__SWEEP_SCHEDULE", String::new()),
+            ],
+        )
+    };
+    let suite = Suite {
+        case: serving(case_addr).await,
+        visitation: serving(visitation_addr).await,
+        notification: serving(notification_addr).await,
+        worker: serving(notification_addr).await,
+        issuer: Arc::new(TestIssuer),
+    };
+    let mut cases = suite.caseworker();
+    let case = cases
+        .create(landsby_testkit::case::new_case())
+        .await
+        .unwrap();
+    cases
+        .add_member(&case.id, landsby_testkit::case::mother())
+        .await
+        .unwrap();
+
+    // Each round: the pod starts, takes up a job that hangs on the visitation service, and dies.
+    let pool = worker_db.pool();
+    let mut dead_pods: Vec<String> = Vec::new();
+    let dead = loop {
+        let (mut pod, _) = worker();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let settled = loop {
+            let jobs = every_job(&pool).await;
+            if !jobs.is_empty() && jobs.iter().all(|j| j.status == "Killed") {
+                break Some(jobs);
+            }
+            let taken_up = jobs.iter().find_map(|j| {
+                j.lock_by
+                    .clone()
+                    .filter(|by| j.status == "Running" && !dead_pods.contains(by))
+            });
+            if let Some(by) = taken_up {
+                dead_pods.push(by);
+                break None;
+            }
+            assert!(Instant::now() < deadline, "no job was taken up: {jobs:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        if let Some(jobs) = settled {
+            drop(pod);
+            break jobs;
+        }
+        pod.signal("KILL");
+        pod.wait_exit(Duration::from_secs(10)).expect("killed");
+        let jobs = every_job(&pool).await;
+        assert!(
+            dead_pods.len() <= jobs.len() * MAX_ATTEMPTS as usize,
+            "the jobs keep running after {} kills: {jobs:?}",
+            dead_pods.len()
+        );
+    };
+    assert!(
+        dead_pods.len() >= MAX_ATTEMPTS as usize,
+        "{} kills",
+        dead_pods.len()
+    );
+    for job in &dead {
+        assert_eq!(
+            (job.status.as_str(), job.attempts),
+            ("Killed", MAX_ATTEMPTS)
+        );
+        assert!(
+            job.last_result
+                .as_deref()
+                .unwrap_or("")
+                .contains("attempts are spent"),
+            "{job:?}"
+        );
+    }
+
+    // The service answers again; an administrator retries the dead jobs through the admin API.
+    proxy.restore();
+    let (_pod, worker_addr) = worker();
+    let mut admin = Suite {
+        worker: serving(worker_addr).await,
+        ..suite.clone()
+    }
+    .admin();
+    let listed = admin.jobs(wpb::JobStatus::Dead).await;
+    let mut listed_ids: Vec<&str> = listed.iter().map(|j| j.id.as_str()).collect();
+    listed_ids.sort_unstable();
+    let dead_ids: Vec<&str> = dead.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(listed_ids, dead_ids, "ListJobs shows the dead jobs");
+    for job in &listed {
+        let req = admin.req(wpb::RetryJobRequest {
+            job_id: job.id.clone(),
+        });
+        admin.inner.retry_job(req).await.unwrap();
+    }
+    admin.settled().await;
+    let jobs = every_job(&pool).await;
+    assert!(jobs.iter().all(|j| j.status == "Done"), "{jobs:?}");
+    let mut visits = suite.visits();
+    eventually!("the mother's plan", {
+        (!visits.plans(&case.id).await.is_empty()).then_some(())
+    });
+}
