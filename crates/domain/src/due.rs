@@ -139,6 +139,9 @@ pub struct DueInput<'a> {
     pub plan_established: Option<NaiveDate>,
     /// The last evaluation of the follow-up plan.
     pub last_plan_evaluation: Option<NaiveDate>,
+    /// The day the child was placed (the placement's start); the follow-up visits are owed from it.
+    /// `None` when unknown: owed for the whole year.
+    pub placed_since: Option<NaiveDate>,
     /// The days of the caseworker's follow-up visits to the child in the foster home.
     pub follow_up_visits: &'a [NaiveDate],
     /// A recorded decision to reduce the follow-up visits, if any.
@@ -252,7 +255,9 @@ fn plan_evaluation(input: &DueInput<'_>, policy: &ReviewPolicy) -> Option<DueRev
 
 /// Follow-up visits to the child (barnevernloven: a minimum number a year, lower while a recorded
 /// reduction is in force). At most one is due: the next visit of the year, by the end of its share
-/// of the year, so the visits spread over the year instead of piling up in December.
+/// of the year, so the visits spread over the year instead of piling up in December. In the year the
+/// child was placed, the shares that ended before the placement are not owed: a child placed in May
+/// owes no visit for the first quarter, so a new case does not start with one overdue.
 fn follow_up_visit(input: &DueInput<'_>, policy: &ReviewPolicy) -> Option<DueReview> {
     let today = input.today;
     let year = today.year();
@@ -261,6 +266,17 @@ fn follow_up_visit(input: &DueInput<'_>, policy: &ReviewPolicy) -> Option<DueRev
         Some(_) => policy.reduced_follow_up_visits_per_year,
         None => policy.follow_up_visits_per_year,
     };
+    // Shares of this year that ended before the child was placed.
+    let before_placement = match input.placed_since {
+        Some(placed) if placed.year() > year => required,
+        Some(placed) if placed.year() == year => (1..=required)
+            .take_while(|k| slice_end(year, *k, required) < placed)
+            .count()
+            .try_into()
+            .unwrap_or(required),
+        _ => 0,
+    };
+    let owed = required - before_placement;
     // A visit dated after today has not taken place yet; it cannot count towards the minimum.
     let done = input
         .follow_up_visits
@@ -268,10 +284,10 @@ fn follow_up_visit(input: &DueInput<'_>, policy: &ReviewPolicy) -> Option<DueRev
         .filter(|d| d.year() == year && **d <= today)
         .count();
     let done = u32::try_from(done).unwrap_or(u32::MAX);
-    if done >= required {
+    if done >= owed {
         return None;
     }
-    let k = done + 1;
+    let k = before_placement + done + 1;
     let due = slice_end(year, k, required);
     let rule = match reduced {
         Some(r) => format!(
@@ -280,13 +296,17 @@ fn follow_up_visit(input: &DueInput<'_>, policy: &ReviewPolicy) -> Option<DueRev
         ),
         None => format!("at least {required} a year"),
     };
+    let since = match input.placed_since {
+        Some(placed) if before_placement > 0 => format!(", {owed} since the placement on {placed}"),
+        _ => String::new(),
+    };
     Some(DueReview {
         key: format!("follow_up_visit/{year}/{k}"),
         kind: ReviewKind::FollowUpVisit,
         due,
         reason: format!(
-            "{done} of {required} follow-up visits to the child in {year} done ({rule}); \
-             visit {k} is due by the end of its share of the year"
+            "{done} of {owed} follow-up visits to the child in {year} done ({rule}{since}); \
+             the next is due by the end of its share of the year"
         ),
     })
 }
@@ -428,6 +448,7 @@ mod tests {
             last_step_review: None,
             plan_established: None,
             last_plan_evaluation: None,
+            placed_since: None,
             follow_up_visits: &[],
             follow_up_reduction: None,
             conferences: &[],
@@ -862,6 +883,7 @@ mod tests {
         last_step_review: Option<NaiveDate>,
         plan_established: Option<NaiveDate>,
         last_plan_evaluation: Option<NaiveDate>,
+        placed_since: Option<NaiveDate>,
         follow_up_visits: Vec<NaiveDate>,
         follow_up_reduction: Option<Reduction>,
         conferences: Vec<ConferenceFact>,
@@ -878,6 +900,7 @@ mod tests {
                 last_step_review: self.last_step_review,
                 plan_established: self.plan_established,
                 last_plan_evaluation: self.last_plan_evaluation,
+                placed_since: self.placed_since,
                 follow_up_visits: &self.follow_up_visits,
                 follow_up_reduction: self.follow_up_reduction,
                 conferences: &self.conferences,
@@ -927,7 +950,11 @@ mod tests {
         }));
         (
             (date(), step(), date(), proptest::option::of(date())),
-            (proptest::option::of(date()), proptest::option::of(date())),
+            (
+                proptest::option::of(date()),
+                proptest::option::of(date()),
+                proptest::option::of(date()),
+            ),
             (proptest::collection::vec(date(), 0..8), reduction),
             proptest::collection::vec(conference, 0..4),
             proptest::collection::vec(concern, 0..4),
@@ -936,7 +963,7 @@ mod tests {
             .prop_map(
                 |(
                     (today, step, step_since, last_step_review),
-                    (plan_established, last_plan_evaluation),
+                    (plan_established, last_plan_evaluation, placed_since),
                     (follow_up_visits, follow_up_reduction),
                     conferences,
                     concerns,
@@ -948,6 +975,7 @@ mod tests {
                     last_step_review,
                     plan_established,
                     last_plan_evaluation,
+                    placed_since,
                     follow_up_visits,
                     follow_up_reduction,
                     conferences,
@@ -962,6 +990,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn no_follow_up_visit_is_due_for_a_time_before_the_placement(case in case()) {
+            let reviews = due_reviews(&case.input(), &policy());
+            if let Some(placed) = case.placed_since {
+                for r in reviews.iter().filter(|r| r.kind == ReviewKind::FollowUpVisit) {
+                    prop_assert!(r.due >= placed, "{:?} before the placement {}", r, placed);
+                }
+            }
+        }
+
         #[test]
         fn the_same_input_gives_the_same_reviews(case in case()) {
             let p = policy();
@@ -1043,5 +1081,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn follow_up_visits_are_owed_from_the_placement_in_the_year_it_began() {
+        // Placed on 17 May: the first quarter is not owed; the second quarter's visit is next.
+        let input = DueInput {
+            today: d(2026, 5, 20),
+            placed_since: Some(d(2026, 5, 17)),
+            ..base()
+        };
+        let r = one(&due_reviews(&input, &policy()), ReviewKind::FollowUpVisit);
+        assert_eq!(r.key, "follow_up_visit/2026/2");
+        assert_eq!(r.due, d(2026, 6, 30));
+        assert!(r.reason.contains("0 of 3"), "{}", r.reason);
+        assert!(
+            r.reason.contains("since the placement on 2026-05-17"),
+            "{}",
+            r.reason
+        );
+        // Three visits since: nothing more is owed this year.
+        let visits = [d(2026, 6, 1), d(2026, 8, 1), d(2026, 11, 1)];
+        let input = DueInput {
+            today: d(2026, 11, 20),
+            follow_up_visits: &visits,
+            ..input
+        };
+        assert!(of_kind(&due_reviews(&input, &policy()), ReviewKind::FollowUpVisit).is_empty());
+        // The next year owes all four again.
+        let input = DueInput {
+            today: d(2027, 1, 5),
+            ..input
+        };
+        let r = one(&due_reviews(&input, &policy()), ReviewKind::FollowUpVisit);
+        assert_eq!(r.key, "follow_up_visit/2027/1");
+        // A placement on the last day of a share owes that share; one still to come owes nothing.
+        let input = DueInput {
+            today: d(2026, 3, 31),
+            placed_since: Some(d(2026, 3, 31)),
+            ..base()
+        };
+        let r = one(&due_reviews(&input, &policy()), ReviewKind::FollowUpVisit);
+        assert_eq!(r.due, d(2026, 3, 31));
+        let input = DueInput {
+            placed_since: Some(d(2027, 2, 1)),
+            ..input
+        };
+        assert!(of_kind(&due_reviews(&input, &policy()), ReviewKind::FollowUpVisit).is_empty());
     }
 }

@@ -375,6 +375,10 @@ fn due_reviews(
             last_step_review,
             plan_established,
             last_plan_evaluation,
+            placed_since: case
+                .placement
+                .as_ref()
+                .and_then(|p| date_from_proto(p.start_date.as_ref())),
             follow_up_visits: &follow_up_visits,
             follow_up_reduction: reduction,
             conferences: &conference_facts,
