@@ -27,6 +27,40 @@ fn token_file(dir: &std::path::Path) -> (&'static str, String) {
     )
 }
 
+/// The case, visitation and notification services as three processes, each on its own PostgreSQL
+/// database; they stop when this is dropped.
+struct Services {
+    case: SocketAddr,
+    visitation: SocketAddr,
+    notification: SocketAddr,
+    _running: Vec<(Spawned, TestDb)>,
+}
+
+impl Services {
+    async fn start() -> Self {
+        let case_db = TestDb::new(Backend::Postgres).await;
+        let (case_process, case) = service("case", &case_db, &[]);
+        let visitation_db = TestDb::new(Backend::Postgres).await;
+        let (visitation_process, visitation) = service(
+            "visitation",
+            &visitation_db,
+            &[("LANDSBY_ENDPOINTS__CASE", url(case))],
+        );
+        let notification_db = TestDb::new(Backend::Postgres).await;
+        let (notification_process, notification) = service("notification", &notification_db, &[]);
+        Self {
+            case,
+            visitation,
+            notification,
+            _running: vec![
+                (case_process, case_db),
+                (visitation_process, visitation_db),
+                (notification_process, notification_db),
+            ],
+        }
+    }
+}
+
 /// What each member of the family should have heard after a step change: the plan made at
 /// creation and the step 2 plan, the step change; the caseworker the step change; the school
 /// contact nothing.
@@ -96,16 +130,9 @@ async fn the_heart_flow(suite: &Suite) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_heart_flow_across_four_processes_on_postgres() {
-    let case_db = TestDb::new(Backend::Postgres).await;
-    let (_case, case_addr) = service("case", &case_db, &[]);
-    let visitation_db = TestDb::new(Backend::Postgres).await;
-    let (_visitation, visitation_addr) = service(
-        "visitation",
-        &visitation_db,
-        &[("LANDSBY_ENDPOINTS__CASE", url(case_addr))],
-    );
-    let notification_db = TestDb::new(Backend::Postgres).await;
-    let (_notification, notification_addr) = service("notification", &notification_db, &[]);
+    let services = Services::start().await;
+    let (case_addr, visitation_addr, notification_addr) =
+        (services.case, services.visitation, services.notification);
     let worker_db = TestDb::new(Backend::Postgres).await;
     let (_worker, worker_addr) = service(
         "worker",
@@ -252,16 +279,9 @@ async fn jobs_by_status(db: &landsby_platform::db::DbPool) -> Vec<(String, i64)>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_over_1000_cases_killed_mid_way_finishes_after_a_restart_under_the_same_pod_name() {
     const CASES: usize = 1000;
-    let case_db = TestDb::new(Backend::Postgres).await;
-    let (_case, case_addr) = service("case", &case_db, &[]);
-    let visitation_db = TestDb::new(Backend::Postgres).await;
-    let (_visitation, visitation_addr) = service(
-        "visitation",
-        &visitation_db,
-        &[("LANDSBY_ENDPOINTS__CASE", url(case_addr))],
-    );
-    let notification_db = TestDb::new(Backend::Postgres).await;
-    let (_notification, notification_addr) = service("notification", &notification_db, &[]);
+    let services = Services::start().await;
+    let (case_addr, visitation_addr, notification_addr) =
+        (services.case, services.visitation, services.notification);
     let suite = Suite {
         case: serving(case_addr).await,
         visitation: serving(visitation_addr).await,
@@ -425,16 +445,9 @@ async fn every_job(db: &landsby_platform::db::DbPool) -> Vec<JobRow> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_dies_every_time_is_dead_after_its_attempts_and_retry_revives_it() {
     const MAX_ATTEMPTS: i32 = 3;
-    let case_db = TestDb::new(Backend::Postgres).await;
-    let (_case, case_addr) = service("case", &case_db, &[]);
-    let visitation_db = TestDb::new(Backend::Postgres).await;
-    let (_visitation, visitation_addr) = service(
-        "visitation",
-        &visitation_db,
-        &[("LANDSBY_ENDPOINTS__CASE", url(case_addr))],
-    );
-    let notification_db = TestDb::new(Backend::Postgres).await;
-    let (_notification, notification_addr) = service("notification", &notification_db, &[]);
+    let services = Services::start().await;
+    let (case_addr, visitation_addr, notification_addr) =
+        (services.case, services.visitation, services.notification);
     // The worker reaches the visitation service only through a proxy that hangs.
     let proxy = landsby_testkit::TcpProxy::start(visitation_addr).await;
     proxy.hold();
