@@ -234,14 +234,16 @@ pub async fn start(
         .http2_max_pending_accept_reset_streams(Some(server_cfg.max_pending_accept_reset_streams))
         .http2_keepalive_interval(Some(server_cfg.keepalive_interval))
         .http2_keepalive_timeout(Some(server_cfg.keepalive_timeout))
-        .tcp_nodelay(true)
         .accept_http1(false)
         .add_routes(routes);
 
     let name = def.name;
     let grpc_service = def.grpc_service;
     let grace = server_cfg.shutdown_grace;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // TCP_NODELAY on every accepted connection: the builder's `tcp_nodelay` applies only to a
+    // listener tonic binds itself, and without it a response written in two segments waits for
+    // the caller's delayed ACK (~40 ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
 
     let mut supervisor = tokio::spawn(supervise_database(
         db.clone(),
