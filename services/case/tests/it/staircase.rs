@@ -1199,11 +1199,8 @@ async fn visit_facts_are_replaced_only_by_a_newer_feed_position(backend: Backend
     let mum = cw.add_member(&case.id, mother()).await.unwrap();
     let before = cw.get(&case.id).await.unwrap().version;
     let mut w = worker(&server);
-    assert!(
-        w.facts(&case.id, 10, good_visits(&mum.id, 3))
-            .await
-            .unwrap()
-    );
+    let three = good_visits(&mum.id, 3);
+    assert!(w.facts(&case.id, 10, three.clone()).await.unwrap());
     let after = cw.get(&case.id).await.unwrap().version;
     assert_eq!(after, before + 1, "applied facts move the case's version");
     assert!(
@@ -1211,6 +1208,23 @@ async fn visit_facts_are_replaced_only_by_a_newer_feed_position(backend: Backend
         "an equal position changes nothing"
     );
     assert!(!w.facts(&case.id, 9, vec![]).await.unwrap());
+    assert_eq!(cw.get(&case.id).await.unwrap().version, after);
+    // The same facts as of a later position (in another order) move only the position.
+    let mut reordered = three.clone();
+    reordered.reverse();
+    assert!(
+        !w.facts(&case.id, 20, reordered).await.unwrap(),
+        "the facts already known change nothing"
+    );
+    assert_eq!(
+        cw.get(&case.id).await.unwrap().version,
+        after,
+        "no new version"
+    );
+    assert!(
+        !w.facts(&case.id, 15, vec![]).await.unwrap(),
+        "the position moved on to 20"
+    );
     assert_eq!(cw.get(&case.id).await.unwrap().version, after);
     let mut feed = w
         .inner
@@ -1251,6 +1265,9 @@ async fn visit_facts_are_replaced_only_by_a_newer_feed_position(backend: Backend
         ]
     );
     assert_eq!(cw.get(&case.id).await.unwrap().version, after);
+    // Facts that differ, as of a later position, replace.
+    assert!(w.facts(&case.id, 30, three[..2].to_vec()).await.unwrap());
+    assert_eq!(cw.get(&case.id).await.unwrap().version, after + 1);
 }
 
 async fn collect(

@@ -457,16 +457,21 @@ where
         row.map(ReviewRow::into_record).transpose()
     }
 
-    /// The readiness facts of `case`, from its visit facts, plans and completed reviews.
-    async fn facts_of(conn: &mut DB::Connection, case: &CaseRecord) -> Result<Facts, ApiError> {
+    /// The visit facts of a case, by start and then visit id.
+    async fn visit_facts(
+        conn: &mut DB::Connection,
+        case_id: Uuid,
+    ) -> Result<Vec<crate::model::VisitFact>, ApiError> {
         let visits: Vec<VisitFactRow> = sqlx::query_as(VISIT_FACTS)
-            .bind(case.id)
+            .bind(case_id)
             .fetch_all(&mut *conn)
             .await?;
-        let visits = visits
-            .into_iter()
-            .map(VisitFactRow::into_record)
-            .collect::<Result<Vec<_>, _>>()?;
+        visits.into_iter().map(VisitFactRow::into_record).collect()
+    }
+
+    /// The readiness facts of `case`, from its visit facts, plans and completed reviews.
+    async fn facts_of(conn: &mut DB::Connection, case: &CaseRecord) -> Result<Facts, ApiError> {
+        let visits = Self::visit_facts(&mut *conn, case.id).await?;
         let counts: CountsRow = sqlx::query_as(PLAN_COUNTS)
             .bind(case.id)
             .fetch_one(&mut *conn)

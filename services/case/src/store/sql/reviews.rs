@@ -403,10 +403,24 @@ where
         audit.case_id = Some(case_id);
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
-        let applies = case
+        let newer = case
             .visit_facts_sequence
             .is_none_or(|known| sequence > known);
+        // Facts as of a later position that say what is already known move only the position:
+        // no new version (a caseworker's etag stays good), no event (nothing follows from them).
+        let same = newer && frame_complete == case.frame_complete && {
+            let mut known = Self::visit_facts(&mut tx, case_id).await?;
+            let mut given = visits.clone();
+            known.sort_by_key(|v| (v.start, v.visit_id));
+            given.sort_by_key(|v| (v.start, v.visit_id));
+            known == given
+        };
+        let applies = newer && !same;
         let mut events = Vec::new();
+        if same {
+            case.visit_facts_sequence = Some(sequence);
+            Self::save_case(&mut tx, &case).await?;
+        }
         if applies {
             sqlx::query(DELETE_VISIT_FACTS)
                 .bind(case_id)
