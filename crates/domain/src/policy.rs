@@ -283,6 +283,15 @@ pub fn newer_stamp(
     }
 }
 
+/// Whether `computed_on`, the day of a stamp, is still to come at `now` in Europe/Oslo: later than
+/// tomorrow. Such a stamp (a clock gone wrong) would hold back every later computation until the
+/// day came; the day of slack keeps a clock a little ahead at midnight harmless.
+pub fn stamp_day_to_come(computed_on: NaiveDate, now: chrono::DateTime<chrono::Utc>) -> bool {
+    crate::time::oslo_date(now)
+        .succ_opt()
+        .is_some_and(|tomorrow| computed_on > tomorrow)
+}
+
 /// The most of any count in a policy (visits in a period, visits a readiness condition asks for):
 /// far above any real policy, low enough that no computation with it can overflow.
 const MAX_COUNT: u32 = 400;

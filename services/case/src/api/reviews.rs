@@ -3,6 +3,7 @@
 
 use super::{CaseApi, Rpc, convert, idempotency};
 use crate::model::{self, ReviewFilter};
+use landsby_domain::policy::stamp_day_to_come;
 use landsby_domain::readiness;
 use landsby_domain::time::oslo_date;
 use landsby_platform::ApiError;
@@ -292,11 +293,7 @@ impl CaseApi {
                 }
             }
             let computed_on = v.date("computed_on", req.computed_on.as_ref());
-            // A day past tomorrow (a clock gone wrong) would hold back every later computation
-            // until it came; a day of slack keeps a clock a little ahead at midnight harmless.
-            if let Some((on, tomorrow)) = computed_on.zip(oslo_date(call.audit.at).succ_opt())
-                && on > tomorrow
-            {
+            if computed_on.is_some_and(|on| stamp_day_to_come(on, call.audit.at)) {
                 v.add("computed_on", "is a day still to come in Europe/Oslo");
             }
             v.finish()?;

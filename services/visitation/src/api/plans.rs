@@ -5,6 +5,7 @@ use super::convert;
 use super::{Rpc, VisitationApi, id};
 use crate::model::plans::{self, NewComputed};
 use chrono::{Duration, NaiveTime, Weekday};
+use landsby_domain::policy::stamp_day_to_come;
 use landsby_domain::schedule::{self, Busy, Commitment, ProposalRequest};
 use landsby_domain::scope::Manual;
 use landsby_domain::time::{oslo_date, oslo_instant};
@@ -158,13 +159,9 @@ impl VisitationApi {
             else {
                 return Err(ApiError::internal("validated scope without its parts"));
             };
-            // A day past tomorrow (a clock gone wrong) would hold back every later computation
-            // until it came; a day of slack keeps a clock a little ahead at midnight harmless.
-            let tomorrow = oslo_date(call.audit.at).succ_opt();
             if computed_from
                 .computed_on
-                .zip(tomorrow)
-                .is_some_and(|(on, tomorrow)| on > tomorrow)
+                .is_some_and(|on| stamp_day_to_come(on, call.audit.at))
             {
                 return Err(ApiError::invalid(
                     "computed_from.computed_on",
