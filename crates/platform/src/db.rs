@@ -259,6 +259,15 @@ impl DbPool {
     }
 }
 
+/// `n` numbered placeholders from `$first` on, comma-separated (`$3, $4, $5`), for an `IN (…)`
+/// list or a multi-row `VALUES`: only numbers go into the statement's text; the values are bound.
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A migration error, without anything a database might quote.
 pub fn describe_migrate_error(err: &sqlx::migrate::MigrateError) -> String {
     use sqlx::migrate::MigrateError;

@@ -87,6 +87,32 @@ impl Violations {
         }
     }
 
+    /// A list of 1 to `max` UUIDs without repeats (each checked as [`Violations::uuid`], named
+    /// `field[i]`).
+    pub fn uuids(&mut self, field: &str, values: &[String], max: usize) -> Option<Vec<Uuid>> {
+        if values.is_empty() {
+            self.add(field, "is required: at least one");
+            return None;
+        }
+        if values.len() > max {
+            self.add(field, format!("at most {max}"));
+            return None;
+        }
+        let before = self.0.len();
+        let mut seen = std::collections::HashSet::new();
+        let mut ids = Vec::with_capacity(values.len());
+        for (i, value) in values.iter().enumerate() {
+            let name = format!("{field}[{i}]");
+            if let Some(id) = self.uuid(&name, value) {
+                if !seen.insert(id) {
+                    self.add(name, "is a repeat");
+                }
+                ids.push(id);
+            }
+        }
+        (self.0.len() == before).then_some(ids)
+    }
+
     /// An optional UUID: empty means none.
     pub fn optional_uuid(&mut self, field: &str, value: &str) -> Option<Option<Uuid>> {
         if value.is_empty() {

@@ -17,16 +17,34 @@ pub enum JobError {
     /// reading a case or a visit that is gone has nothing to do; elsewhere it is permanent.
     #[error("not found: {0}")]
     Gone(String),
+    /// The idempotency key was used before for a request that differs (INVALID_ARGUMENT naming only
+    /// the key). The worker's keys name what a notice tells whom (a plan version to a member), so
+    /// for a notice it means: told before, when the case's details were different. Elsewhere it
+    /// is permanent.
+    #[error("key used before: {0}")]
+    KeyUsed(String),
 }
 
 impl JobError {
     /// What a status from `service` on `rpc` means for the job. The status's message never passes
     /// through: it can quote a value.
     pub fn from_status(status: &tonic::Status, service: &str, rpc: &str) -> Self {
-        let what = format!(
+        use tonic_types::StatusExt;
+        let mut what = format!(
             "{service}.{rpc}: {}",
             landsby_platform::error::code_name(status.code())
         );
+        // The fields a refusal names (names only: their descriptions can quote a value).
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+            .unwrap_or_default();
+        if !fields.is_empty() {
+            what.push_str(&format!(" ({})", fields.join(", ")));
+        }
+        if status.code() == Code::InvalidArgument && fields == ["idempotency_key"] {
+            return Self::KeyUsed(what);
+        }
         match status.code() {
             Code::Unavailable
             | Code::DeadlineExceeded
@@ -77,5 +95,48 @@ impl From<apalis_sqlite::Error> for QueueError {
 impl From<apalis_postgres::Error> for QueueError {
     fn from(e: apalis_postgres::Error) -> Self {
         Self::Postgres(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+    fn refused(fields: &[&str]) -> tonic::Status {
+        let details = ErrorDetails::with_bad_request(
+            fields
+                .iter()
+                .map(|f| FieldViolation::new(*f, "a description that may quote 12345678901"))
+                .collect::<Vec<_>>(),
+        );
+        tonic::Status::with_error_details(Code::InvalidArgument, "refused", details)
+    }
+
+    #[test]
+    fn a_refusal_naming_only_the_key_is_a_key_used_before() {
+        let e = JobError::from_status(&refused(&["idempotency_key"]), "notification", "send");
+        assert!(matches!(e, JobError::KeyUsed(_)), "{e:?}");
+    }
+
+    #[test]
+    fn other_refusals_are_permanent_and_name_their_fields_without_descriptions() {
+        let e = JobError::from_status(
+            &refused(&["idempotency_key", "case_id"]),
+            "notification",
+            "send",
+        );
+        let JobError::Permanent(reason) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            reason,
+            "notification.send: INVALID_ARGUMENT (idempotency_key, case_id)"
+        );
+        let away = tonic::Status::unavailable("connection refused");
+        assert!(matches!(
+            JobError::from_status(&away, "case", "get"),
+            JobError::Retry(r) if r == "case.get: UNAVAILABLE"
+        ));
     }
 }

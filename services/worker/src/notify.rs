@@ -27,56 +27,21 @@ use landsby_proto::visitation as vpb;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// Village members read per page.
-const PAGE: i32 = 500;
-/// The most village members a case is read with.
-const MAX_MEMBERS: usize = 2000;
-
-/// The case, or None when it does not exist for the agency.
-pub async fn case(ctx: &Ctx, agency: &str, case_id: Uuid) -> Result<Option<cpb::Case>, JobError> {
-    let found = call!(
-        ctx,
-        agency,
-        case.get_case(cpb::GetCaseRequest {
-            case_id: case_id.to_string(),
-        })
-    );
-    match found {
-        Ok(r) => Ok(r.case),
-        Err(JobError::Gone(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Every member of the case's village.
-pub async fn members(
+/// The case and what belongs to it (its village among them), or None when it does not exist for
+/// the agency.
+pub async fn snapshot(
     ctx: &Ctx,
     agency: &str,
     case_id: Uuid,
-) -> Result<Vec<cpb::VillageMember>, JobError> {
-    let mut members = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = call!(
-            ctx,
-            agency,
-            case.list_village_members(cpb::ListVillageMembersRequest {
-                case_id: case_id.to_string(),
-                page_size: PAGE,
-                page_token,
-            })
-        )?;
-        members.extend(page.members);
-        if page.next_page_token.is_empty() {
-            return Ok(members);
-        }
-        if members.len() >= MAX_MEMBERS {
-            return Err(JobError::Permanent(format!(
-                "a village of more than {MAX_MEMBERS} members"
-            )));
-        }
-        page_token = page.next_page_token;
-    }
+) -> Result<Option<cpb::CaseSnapshot>, JobError> {
+    let found = call!(
+        ctx,
+        agency,
+        case.batch_get_case_snapshots(cpb::BatchGetCaseSnapshotsRequest {
+            case_ids: vec![case_id.to_string()],
+        })
+    )?;
+    Ok(found.snapshots.into_iter().next())
 }
 
 /// A member's role in the domain's words.
@@ -176,7 +141,7 @@ pub async fn send(
 ) -> Result<bool, JobError> {
     let key = format!("{about}/{}", recipient_id(&recipient));
     let asked = Utc::now();
-    let sent = call!(
+    let sent = match call!(
         ctx,
         agency,
         notification.send_notification(npb::SendNotificationRequest {
@@ -187,8 +152,19 @@ pub async fn send(
             parameters: params.into_iter().collect(),
             protection: Some(protection.clone()),
         })
-    )?
-    .notification;
+    ) {
+        Ok(sent) => sent.notification,
+        // Told before, when the case's protection or the member's details were not what they
+        // are now: the notice exists, and it is not sent twice.
+        Err(JobError::KeyUsed(_)) => {
+            tracing::debug!(
+                kind = kind.as_str(),
+                "a notice told before with other details"
+            );
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
     let made = sent
         .and_then(|n| n.create_time)
         .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)));
@@ -271,16 +247,23 @@ pub async fn visit_notice(
     change: VisitChange,
     previous_start: Option<DateTime<Utc>>,
 ) -> Result<(), JobError> {
-    let (Some(case), Some(v)) = (
-        case(ctx, agency, case_id).await?,
+    let (
+        Some(cpb::CaseSnapshot {
+            case: Some(case),
+            members,
+            ..
+        }),
+        Some(v),
+    ) = (
+        snapshot(ctx, agency, case_id).await?,
         visit(ctx, agency, visit_id).await?,
-    ) else {
+    )
+    else {
         return Ok(());
     };
     let Some(start) = start_of(&v) else {
         return Err(JobError::Permanent("a visit without a start".into()));
     };
-    let members = members(ctx, agency, case_id).await?;
     let protection = protection(&case, &members);
     let mut params = BTreeMap::new();
     params.insert("start".to_owned(), rfc3339(start));
@@ -324,10 +307,18 @@ pub async fn concern_notice(
     visit_id: Uuid,
     event_id: &str,
 ) -> Result<(), JobError> {
-    let (Some(case), Some(v)) = (
-        case(ctx, agency, case_id).await?,
+    let (
+        Some(cpb::CaseSnapshot {
+            case: Some(case),
+            members,
+            ..
+        }),
+        Some(v),
+    ) = (
+        snapshot(ctx, agency, case_id).await?,
         visit(ctx, agency, visit_id).await?,
-    ) else {
+    )
+    else {
         return Ok(());
     };
     let Some(start) = start_of(&v) else {
@@ -346,7 +337,7 @@ pub async fn concern_notice(
         staff(&case.assigned_caseworker),
         Kind::VisitConcern,
         params,
-        &protection(&case, &[]),
+        &protection(&case, &members),
     )
     .await
     .map(drop)

@@ -19,7 +19,7 @@ use crate::Ctx;
 use crate::error::JobError;
 use crate::jobs::StepNotice;
 use crate::notify;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use landsby_domain::due::{
     self, ConcernFact, ConferenceFact, DueInput, Reduction, SecretAddressFact,
 };
@@ -39,8 +39,6 @@ use landsby_visitation::api::convert::{scope_from, scope_to};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-/// Items read per page of a listing.
-const PAGE: i32 = 500;
 /// The most visits, reviews or goals a case is computed from.
 const MAX_ITEMS: usize = 1000;
 /// How far back visits are read: a year, as SyncVisitFacts takes them.
@@ -76,138 +74,81 @@ fn uuid(raw: &str) -> Option<Uuid> {
     Uuid::parse_str(raw).ok()
 }
 
-/// Reads every page of a listing: `call(page_token)` answers (items, next_page_token).
-macro_rules! all_pages {
-    ($what:literal, |$token:ident| $call:expr) => {{
-        let mut items = Vec::new();
-        let mut $token = String::new();
-        loop {
-            let (page, next): (Vec<_>, String) = $call;
-            items.extend(page);
-            if next.is_empty() {
-                break;
-            }
-            if items.len() >= MAX_ITEMS {
-                return Err(JobError::Permanent(format!(
-                    "a case with more than {MAX_ITEMS} {}",
-                    $what
-                )));
-            }
-            $token = next;
-        }
-        items
-    }};
+/// What a recompute computes a case from: its snapshot from the case service, its plans and its
+/// visits of the last year (future ones included) from the visitation service.
+#[derive(Debug, Clone)]
+pub struct CaseRead {
+    /// The case, its village, goals, reviews, conferences and board decisions.
+    pub snapshot: cpb::CaseSnapshot,
+    /// Its plans.
+    pub plans: Vec<vpb::VisitationPlan>,
+    /// Its visits from a year ago on.
+    pub visits: Vec<vpb::Visit>,
+    /// It has more visits than were read.
+    pub more_visits: bool,
 }
 
-async fn visits(
+/// The most cases read per call.
+const READ_CHUNK: usize = 200;
+
+/// Reads what the cases `ids` are computed from, a few calls for all of them: the visitation
+/// feed's position first (the visits read are at least that new), then the cases' snapshots and
+/// their plans and visits. A case the agency does not have is not in the map.
+pub async fn read(
     ctx: &Ctx,
     agency: &str,
-    case_id: Uuid,
-    since: DateTime<Utc>,
-) -> Result<Vec<vpb::Visit>, JobError> {
+    ids: &[Uuid],
+) -> Result<(i64, HashMap<Uuid, CaseRead>), JobError> {
+    let as_of = ctx
+        .store
+        .cursor("visitation", agency)
+        .await
+        .map_err(|e| JobError::Retry(format!("worker database: {e}")))?;
+    let since = Utc::now() - chrono::Duration::days(VISITS_DAYS);
     let since = prost_types::Timestamp {
         seconds: since.timestamp(),
         nanos: 0,
     };
-    Ok(all_pages!("visits", |token| {
-        let r = call!(
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(READ_CHUNK) {
+        let case_ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+        let snapshots = call!(
             ctx,
             agency,
-            visitation.list_visits(vpb::ListVisitsRequest {
-                page_size: PAGE,
-                page_token: token,
-                case_id: case_id.to_string(),
-                start_after: Some(since),
-                ..Default::default()
+            case.batch_get_case_snapshots(cpb::BatchGetCaseSnapshotsRequest {
+                case_ids: case_ids.clone(),
             })
-        )?;
-        (r.visits, r.next_page_token)
-    }))
-}
-
-async fn plans(
-    ctx: &Ctx,
-    agency: &str,
-    case_id: Uuid,
-) -> Result<Vec<vpb::VisitationPlan>, JobError> {
-    Ok(all_pages!("plans", |token| {
-        let r = call!(
+        )?
+        .snapshots;
+        let mut visitation: HashMap<String, vpb::CaseVisitation> = call!(
             ctx,
             agency,
-            visitation.list_visitation_plans(vpb::ListVisitationPlansRequest {
-                case_id: case_id.to_string(),
-                page_size: PAGE,
-                page_token: token,
+            visitation.batch_get_case_visitation(vpb::BatchGetCaseVisitationRequest {
+                case_ids,
+                visits_start_after: Some(since),
             })
-        )?;
-        (r.plans, r.next_page_token)
-    }))
-}
-
-/// Every review of the case, in any status.
-pub async fn reviews(ctx: &Ctx, agency: &str, case_id: Uuid) -> Result<Vec<cpb::Review>, JobError> {
-    Ok(all_pages!("reviews", |token| {
-        let r = call!(
-            ctx,
-            agency,
-            case.list_reviews(cpb::ListReviewsRequest {
-                case_id: case_id.to_string(),
-                page_size: PAGE,
-                page_token: token,
-                ..Default::default()
-            })
-        )?;
-        (r.reviews, r.next_page_token)
-    }))
-}
-
-async fn goals(ctx: &Ctx, agency: &str, case_id: Uuid) -> Result<Vec<cpb::FollowUpGoal>, JobError> {
-    Ok(all_pages!("follow-up goals", |token| {
-        let r = call!(
-            ctx,
-            agency,
-            case.list_follow_up_goals(cpb::ListFollowUpGoalsRequest {
-                case_id: case_id.to_string(),
-                page_size: PAGE,
-                page_token: token,
-            })
-        )?;
-        (r.goals, r.next_page_token)
-    }))
-}
-
-async fn decisions(
-    ctx: &Ctx,
-    agency: &str,
-    case_id: Uuid,
-) -> Result<Vec<cpb::BoardDecision>, JobError> {
-    Ok(all_pages!("board decisions", |token| {
-        let r = call!(
-            ctx,
-            agency,
-            case.list_board_decisions(cpb::ListBoardDecisionsRequest {
-                case_id: case_id.to_string(),
-                page_size: PAGE,
-                page_token: token,
-            })
-        )?;
-        (r.decisions, r.next_page_token)
-    }))
-}
-
-async fn conferences(
-    ctx: &Ctx,
-    agency: &str,
-    case_id: Uuid,
-) -> Result<Vec<cpb::FamilyGroupConference>, JobError> {
-    Ok(call!(
-        ctx,
-        agency,
-        case.list_family_group_conferences(cpb::ListFamilyGroupConferencesRequest {
-            case_id: case_id.to_string(),
-        })
-    )?
-    .conferences)
+        )?
+        .cases
+        .into_iter()
+        .map(|c| (c.case_id.clone(), c))
+        .collect();
+        for snapshot in snapshots {
+            let Some(id) = snapshot.case.as_ref().and_then(|c| uuid(&c.id)) else {
+                continue;
+            };
+            let v = visitation.remove(&id.to_string()).unwrap_or_default();
+            out.insert(
+                id,
+                CaseRead {
+                    snapshot,
+                    plans: v.plans,
+                    visits: v.visits,
+                    more_visits: v.more_visits,
+                },
+            );
+        }
+    }
+    Ok((as_of, out))
 }
 
 /// How a visit went, for scope; None for a visit still to come.
@@ -438,27 +379,45 @@ pub async fn recompute(
     step_notice: Option<&StepNotice>,
     retry: bool,
 ) -> Result<Option<Recomputed>, JobError> {
-    let Some(mut case) = notify::case(ctx, agency, case_id).await? else {
+    let (as_of, mut read) = read(ctx, agency, &[case_id]).await?;
+    match read.remove(&case_id) {
+        Some(r) => recompute_read(ctx, agency, as_of, r, step_notice, retry).await,
+        None => Ok(None),
+    }
+}
+
+/// Recomputes a case from what [`read`] read of it as of the visitation feed's position `as_of`
+/// (see [`recompute`]).
+pub async fn recompute_read(
+    ctx: &Ctx,
+    agency: &str,
+    as_of: i64,
+    read: CaseRead,
+    step_notice: Option<&StepNotice>,
+    retry: bool,
+) -> Result<Option<Recomputed>, JobError> {
+    let CaseRead {
+        snapshot,
+        plans,
+        visits,
+        more_visits,
+    } = read;
+    let Some(mut case) = snapshot.case else {
+        return Ok(None);
+    };
+    let Some(case_id) = uuid(&case.id) else {
         return Ok(None);
     };
     if cpb::CaseStatus::try_from(case.status).ok() != Some(cpb::CaseStatus::Open) {
         return Ok(None);
     }
+    if more_visits {
+        return Err(JobError::Permanent(format!(
+            "a case with more than {MAX_ITEMS} visits in a year"
+        )));
+    }
     let now = Utc::now();
     let today = oslo_date(now);
-    // The visitation feed's position before the visits are read: they are at least that new.
-    let as_of = ctx
-        .store
-        .cursor("visitation", agency)
-        .await
-        .map_err(|e| JobError::Retry(format!("worker database: {e}")))?;
-    let visits = visits(
-        ctx,
-        agency,
-        case_id,
-        now - chrono::Duration::days(VISITS_DAYS),
-    )
-    .await?;
     let facts: Vec<cpb::VisitFact> = visits.iter().filter_map(fact).collect();
     let frame_complete = visits.iter().any(|v| {
         v.frame_complete
@@ -476,9 +435,9 @@ pub async fn recompute(
     )?;
     if synced.applied {
         // The facts moved the case's version: compute from the case as it is now.
-        match notify::case(ctx, agency, case_id).await? {
-            Some(c) => case = c,
-            None => return Ok(None),
+        match notify::snapshot(ctx, agency, case_id).await? {
+            Some(cpb::CaseSnapshot { case: Some(c), .. }) => case = c,
+            _ => return Ok(None),
         }
     }
     let (Some(step), Some(goal)) = (
@@ -487,7 +446,7 @@ pub async fn recompute(
     ) else {
         return Err(JobError::Permanent("the case has no step or goal".into()));
     };
-    let members = notify::members(ctx, agency, case_id).await?;
+    let members = snapshot.members;
     let protection = notify::protection(&case, &members);
     let floors: HashMap<Uuid, VisitationFloor> = case
         .board_decision
@@ -500,7 +459,7 @@ pub async fn recompute(
                 .collect()
         })
         .unwrap_or_default();
-    let goals = goals(ctx, agency, case_id).await?;
+    let goals = snapshot.follow_up_goals;
     let parenting_goals: Vec<String> = goals
         .iter()
         .filter(|g| {
@@ -514,7 +473,6 @@ pub async fn recompute(
         .as_ref()
         .and_then(|c| date_from_proto(c.birth_date.as_ref()))
         .ok_or_else(|| JobError::Permanent("the case has no child's birth date".into()))?;
-    let plans = plans(ctx, agency, case_id).await?;
     let mut out = Recomputed {
         case_version: case.version,
         ..Recomputed::default()
@@ -589,14 +547,17 @@ pub async fn recompute(
         }
         let Some(after) = applied.plan else { continue };
         let ours = in_force_from(&after, case.version, &ctx.policy.version, today);
-        if applied.applied || (retry && ours) {
+        // A new scope version is news; a stamp moved on the version in force is not. A retry
+        // tells again what an earlier attempt may have put in force (the keys keep one).
+        let new_version = plan.is_none_or(|p| p.scope_version != after.scope_version);
+        if (applied.applied && new_version) || (retry && ours) {
             changed_plans.push((parent, after));
         }
     }
 
-    let reviews = reviews(ctx, agency, case_id).await?;
-    let conferences = conferences(ctx, agency, case_id).await?;
-    let decisions = decisions(ctx, agency, case_id).await?;
+    let reviews = snapshot.reviews;
+    let conferences = snapshot.conferences;
+    let decisions = snapshot.board_decisions;
     let due = due_reviews(
         ctx,
         &case,

@@ -180,14 +180,21 @@ pub async fn batch(
     retry: bool,
 ) -> Result<(), JobError> {
     let mut counts = BatchCounts::default();
+    // The whole batch read in a few calls; each case then computed and written on its own.
+    let (as_of, mut read) = crate::recompute::read(ctx, agency, case_ids).await?;
     for &case_id in case_ids {
-        match crate::recompute::recompute(ctx, agency, case_id, None, retry).await {
+        let Some(case) = read.remove(&case_id) else {
+            // Gone since it was planned: nothing to do.
+            counts.cases_done += 1;
+            continue;
+        };
+        match crate::recompute::recompute_read(ctx, agency, as_of, case, None, retry).await {
             Ok(Some(r)) => {
                 counts.cases_done += 1;
                 remind(ctx, agency, case_id, &r, &mut counts).await?;
             }
             Ok(None) => counts.cases_done += 1,
-            Err(JobError::Permanent(reason)) => {
+            Err(JobError::Permanent(reason) | JobError::KeyUsed(reason)) => {
                 counts.cases_failed += 1;
                 tracing::warn!(sweep = %sweep_id, case = %case_id, %reason, "a case could not be recomputed");
             }

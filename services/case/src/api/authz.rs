@@ -44,6 +44,7 @@ landsby_platform::rpc_table! {
     ReduceFollowUpVisits => CASE_STAFF,
     SyncDueReviews => WORKER,
     SyncVisitFacts => WORKER,
+    BatchGetCaseSnapshots => WORKER,
     WatchEvents => WORKER,
 }
 

@@ -659,6 +659,13 @@ impl CaseService for CaseApi {
         self.handle_sync_visit_facts(request).await
     }
 
+    async fn batch_get_case_snapshots(
+        &self,
+        request: Request<pb::BatchGetCaseSnapshotsRequest>,
+    ) -> Result<Response<pb::BatchGetCaseSnapshotsResponse>, Status> {
+        self.handle_batch_get_case_snapshots(request).await
+    }
+
     type WatchEventsStream = feed::EventStream;
 
     async fn watch_events(

@@ -16,6 +16,8 @@ use tonic::{Request, Response, Status};
 const MAX_SYNCED_REVIEWS: usize = 500;
 /// The most visit facts one sync may carry.
 const MAX_VISIT_FACTS: usize = 1000;
+/// The most cases one BatchGetCaseSnapshots reads.
+const MAX_SNAPSHOTS: usize = 200;
 
 impl CaseApi {
     pub(super) async fn handle_schedule_review(
@@ -366,5 +368,61 @@ impl CaseApi {
         .await;
         let applied = self.auditor.write(call, result).await?;
         Ok(Response::new(pb::SyncVisitFactsResponse { applied }))
+    }
+
+    pub(super) async fn handle_batch_get_case_snapshots(
+        &self,
+        request: Request<pb::BatchGetCaseSnapshotsRequest>,
+    ) -> Result<Response<pb::BatchGetCaseSnapshotsResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::BatchGetCaseSnapshots).await?;
+        let req = request.into_inner();
+        let today = oslo_date(call.audit.at);
+        let result = async {
+            let mut v = Violations::new();
+            let ids = v.uuids("case_ids", &req.case_ids, MAX_SNAPSHOTS);
+            let ids = v.into_result(ids)?;
+            let snapshots = self.store.snapshots(&caller.agency, &ids).await?;
+            // One audit row per case read, naming what of it was read.
+            let read = snapshots
+                .iter()
+                .map(|s| {
+                    let touched = s
+                        .members
+                        .iter()
+                        .map(|m| m.id)
+                        .chain(s.case.board_decisions.iter().map(|d| d.id))
+                        .chain(s.reviews.iter().map(|r| r.id))
+                        .chain(s.goals.iter().map(|g| g.id))
+                        .chain(s.conferences.iter().map(|c| c.id))
+                        .collect();
+                    (s.case.id, touched)
+                })
+                .collect();
+            Ok((snapshots, read))
+        }
+        .await;
+        let snapshots = self.auditor.read_cases(call, result).await?;
+        Ok(Response::new(pb::BatchGetCaseSnapshotsResponse {
+            snapshots: snapshots
+                .iter()
+                .map(|s| pb::CaseSnapshot {
+                    case: Some(convert::case_to_proto(&s.case, today)),
+                    members: s.members.iter().map(convert::member_to_proto).collect(),
+                    follow_up_goals: s.goals.iter().map(convert::goal_to_proto).collect(),
+                    reviews: s.reviews.iter().map(convert::review_to_proto).collect(),
+                    conferences: s
+                        .conferences
+                        .iter()
+                        .map(convert::conference_to_proto)
+                        .collect(),
+                    board_decisions: s
+                        .case
+                        .board_decisions
+                        .iter()
+                        .map(convert::decision_to_proto)
+                        .collect(),
+                })
+                .collect(),
+        }))
     }
 }

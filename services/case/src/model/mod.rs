@@ -150,6 +150,22 @@ pub struct MemberFields {
     pub has_visitation_rights: bool,
 }
 
+/// A case and what belongs to it, read at one moment (BatchGetCaseSnapshots). The board decisions
+/// are the case's own (`case.board_decisions`).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The case.
+    pub case: CaseRecord,
+    /// Its current village members, in the order they were added.
+    pub members: Vec<VillageMemberRecord>,
+    /// Its follow-up goals, in the order they were added.
+    pub goals: Vec<GoalRecord>,
+    /// Its reviews in every status, earliest due first.
+    pub reviews: Vec<ReviewRecord>,
+    /// Its family group conferences, in the order they were scheduled.
+    pub conferences: Vec<ConferenceRecord>,
+}
+
 /// A stored village member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VillageMemberRecord {

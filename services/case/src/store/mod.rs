@@ -10,7 +10,7 @@ use crate::model::{
     BoardDecisionRecord, CareTaskRecord, CaseChange, CaseFilter, CaseRecord, ConferenceOutcome,
     ConferenceRecord, GoalChange, GoalRecord, Idempotency, MemberChange, MemberFields,
     NewBoardDecision, NewCase, NewConference, NewReview, ReviewFilter, ReviewRecord, Settle,
-    VillageMemberRecord, VisitFact,
+    Snapshot, VillageMemberRecord, VisitFact,
 };
 use chrono::NaiveDate;
 use landsby_domain::AgencyId;
@@ -46,6 +46,10 @@ pub trait CaseStore: Send + Sync + 'static {
 
     /// One case.
     async fn get_case(&self, agency: &AgencyId, id: Uuid) -> Result<Option<CaseRecord>, ApiError>;
+
+    /// The snapshots of the cases `ids` this agency has, in the order of `ids`, all read in one
+    /// transaction with one statement per table.
+    async fn snapshots(&self, agency: &AgencyId, ids: &[Uuid]) -> Result<Vec<Snapshot>, ApiError>;
 
     /// Up to `limit` cases matching `filter`, in id (creation) order, after `after`.
     async fn list_cases(

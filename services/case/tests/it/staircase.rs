@@ -29,6 +29,7 @@ landsby_testkit::on_both_backends!(
     computed_reviews_of_a_later_day_replace_those_of_the_same_case_and_policy,
     computed_reviews_without_their_day_are_refused_and_change_nothing,
     visit_facts_are_replaced_only_by_a_newer_feed_position,
+    the_worker_reads_many_cases_in_one_call_each_with_its_own_audit_row,
     the_feed_streams_the_backlog_then_live_events_and_resumes_anywhere,
     the_feed_is_the_workers_and_shows_only_its_agency,
     every_new_rpc_refuses_roles_without_access_and_malformed_ids,
@@ -1268,6 +1269,157 @@ async fn visit_facts_are_replaced_only_by_a_newer_feed_position(backend: Backend
     // Facts that differ, as of a later position, replace.
     assert!(w.facts(&case.id, 30, three[..2].to_vec()).await.unwrap());
     assert_eq!(cw.get(&case.id).await.unwrap().version, after + 1);
+}
+
+async fn the_worker_reads_many_cases_in_one_call_each_with_its_own_audit_row(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let full = cw.create(new_case()).await.unwrap();
+    let mum = cw.add_member(&full.id, mother()).await.unwrap();
+    let foster = cw.add_member(&full.id, foster_parent()).await.unwrap();
+    let decided = cw
+        .record(&full.id, landsby_testkit::case::decision(&mum.id, true))
+        .await
+        .unwrap();
+    let due = cw
+        .schedule(&full.id, review(pb::ReviewKind::StepReview, 2027, 3, 1))
+        .await
+        .unwrap();
+    let req = cw.req(pb::AddFollowUpGoalRequest {
+        case_id: full.id.clone(),
+        request_id: String::new(),
+        goal: Some(pb::FollowUpGoal {
+            description: "Mor går på foreldreveiledning".into(),
+            ..Default::default()
+        }),
+    });
+    let goal = cw
+        .inner
+        .add_follow_up_goal(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .goal
+        .unwrap();
+    let bare = cw.create(new_case()).await.unwrap();
+    let closed = cw.create(new_case()).await.unwrap();
+    cw.close(&closed.id).await.unwrap();
+    let mut bergen = Client::as_role(&server, "cw-bergen", OTHER_AGENCY, &[Role::Caseworker]);
+    let foreign = bergen.create(new_case()).await.unwrap();
+    let nowhere = uuid::Uuid::now_v7().to_string();
+    let before = crate::audit_rows(&server).await.len();
+
+    let mut w = worker(&server);
+    let asked = vec![
+        full.id.clone(),
+        foreign.id.clone(),
+        nowhere.clone(),
+        bare.id.clone(),
+        closed.id.clone(),
+    ];
+    let req = w.req(pb::BatchGetCaseSnapshotsRequest { case_ids: asked });
+    let got = w
+        .inner
+        .batch_get_case_snapshots(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .snapshots;
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|s| s.case.as_ref().unwrap().id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [full.id.as_str(), bare.id.as_str(), closed.id.as_str()],
+        "in the order asked; another agency's case and a case that does not exist are left out alike"
+    );
+    let s = &got[0];
+    let case = s.case.as_ref().unwrap();
+    assert_eq!(case.version, cw.get(&full.id).await.unwrap().version);
+    assert_eq!(case.board_decision.as_ref().unwrap().id, decided.id);
+    let members: Vec<&str> = s.members.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(members, [mum.id.as_str(), foster.id.as_str()]);
+    assert_eq!(s.board_decisions.len(), 1);
+    assert_eq!(s.board_decisions[0].id, decided.id);
+    assert_eq!(s.reviews.len(), 1);
+    assert_eq!(s.reviews[0].id, due.id);
+    assert_eq!(s.follow_up_goals.len(), 1);
+    assert_eq!(s.follow_up_goals[0].id, goal.id);
+    assert!(s.conferences.is_empty());
+    assert!(got[1].members.is_empty() && got[1].reviews.is_empty());
+    assert_eq!(
+        got[2].case.as_ref().unwrap().status,
+        i32::from(pb::CaseStatus::Closed)
+    );
+
+    // One audit row per case read, naming what of it was read.
+    let rows = crate::audit_rows(&server).await;
+    let batch: Vec<_> = rows[before..]
+        .iter()
+        .filter(|r| r.rpc == "landsby.case.v1.CaseService/BatchGetCaseSnapshots")
+        .collect();
+    assert_eq!(batch.len(), 3, "{batch:?}");
+    let read: Vec<String> = batch
+        .iter()
+        .map(|r| r.case_id.unwrap().to_string())
+        .collect();
+    assert_eq!(read, [full.id.clone(), bare.id.clone(), closed.id.clone()]);
+    assert!(
+        batch
+            .iter()
+            .all(|r| r.subject == "landsby-worker" && r.outcome == "OK")
+    );
+    for touched in [&mum.id, &foster.id, &decided.id, &due.id, &goal.id] {
+        assert!(
+            batch[0]
+                .resource_ids
+                .iter()
+                .any(|id| id.to_string() == *touched)
+        );
+    }
+
+    // Nothing found is still a call on the record.
+    let req = w.req(pb::BatchGetCaseSnapshotsRequest {
+        case_ids: vec![nowhere.clone()],
+    });
+    let none = w.inner.batch_get_case_snapshots(req).await.unwrap();
+    assert!(none.into_inner().snapshots.is_empty());
+    let rows = crate::audit_rows(&server).await;
+    let last = rows.last().unwrap();
+    assert_eq!(
+        (last.rpc.as_str(), last.case_id, last.outcome.as_str()),
+        (
+            "landsby.case.v1.CaseService/BatchGetCaseSnapshots",
+            None,
+            "OK"
+        )
+    );
+
+    // Bad input: every problem named, nothing read.
+    for (ids, fields) in [
+        (vec![], vec!["case_ids"]),
+        (
+            (0..201).map(|_| uuid::Uuid::now_v7().to_string()).collect(),
+            vec!["case_ids"],
+        ),
+        (
+            vec!["not-a-case".into(), full.id.clone(), full.id.clone()],
+            vec!["case_ids[0]", "case_ids[2]"],
+        ),
+    ] {
+        let req = w.req(pb::BatchGetCaseSnapshotsRequest { case_ids: ids });
+        let err = w.inner.batch_get_case_snapshots(req).await.unwrap_err();
+        assert_eq!(violated_fields(&err), fields);
+    }
+    // Case staff read through their own RPCs; this one is the worker's.
+    let req = cw.req(pb::BatchGetCaseSnapshotsRequest {
+        case_ids: vec![full.id.clone()],
+    });
+    let err = cw.inner.batch_get_case_snapshots(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let rows = crate::audit_rows(&server).await;
+    assert_eq!(rows.last().unwrap().outcome, "PERMISSION_DENIED");
 }
 
 async fn collect(

@@ -26,6 +26,7 @@ landsby_platform::rpc_table! {
     CancelVisit => STAFF,
     CompleteVisit => STAFF,
     RecordNoShow => STAFF,
+    BatchGetCaseVisitation => WORKER,
     WatchEvents => WORKER,
 }
 

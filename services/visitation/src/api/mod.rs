@@ -186,6 +186,13 @@ impl VisitationService for VisitationApi {
         self.handle_record_no_show(request).await
     }
 
+    async fn batch_get_case_visitation(
+        &self,
+        request: Request<pb::BatchGetCaseVisitationRequest>,
+    ) -> Result<Response<pb::BatchGetCaseVisitationResponse>, Status> {
+        self.handle_batch_get_case_visitation(request).await
+    }
+
     async fn watch_events(
         &self,
         request: Request<pb::WatchEventsRequest>,

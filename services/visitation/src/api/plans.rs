@@ -19,6 +19,8 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 /// The values an adjustment may change.
+/// The most cases one BatchGetCaseVisitation reads.
+const MAX_BATCH_CASES: usize = 200;
 const ADJUSTABLE: &[&str] = &[
     "frequency",
     "duration_minutes",
@@ -97,6 +99,55 @@ impl VisitationApi {
         Ok(Response::new(pb::ListVisitationPlansResponse {
             plans: plans.iter().map(convert::plan_to).collect(),
             next_page_token,
+        }))
+    }
+
+    pub(super) async fn handle_batch_get_case_visitation(
+        &self,
+        request: Request<pb::BatchGetCaseVisitationRequest>,
+    ) -> Result<Response<pb::BatchGetCaseVisitationResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::BatchGetCaseVisitation).await?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let ids = v.uuids("case_ids", &req.case_ids, MAX_BATCH_CASES);
+            let since = v.timestamp("visits_start_after", req.visits_start_after.as_ref());
+            v.finish()?;
+            let (Some(ids), Some(since)) = (ids, since) else {
+                return Err(ApiError::internal("validated batch without its parts"));
+            };
+            let cases = self
+                .store
+                .case_visitation(&caller.agency, &ids, since)
+                .await?;
+            // One audit row per case with something read, naming the plans and visits.
+            let read = cases
+                .iter()
+                .filter(|c| !c.plans.is_empty() || !c.visits.is_empty())
+                .map(|c| {
+                    let touched = c
+                        .plans
+                        .iter()
+                        .map(|p| p.id)
+                        .chain(c.visits.iter().map(|v| v.id))
+                        .collect();
+                    (c.case_id, touched)
+                })
+                .collect();
+            Ok((cases, read))
+        }
+        .await;
+        let cases = self.auditor.read_cases(call, result).await?;
+        Ok(Response::new(pb::BatchGetCaseVisitationResponse {
+            cases: cases
+                .iter()
+                .map(|c| pb::CaseVisitation {
+                    case_id: c.case_id.to_string(),
+                    plans: c.plans.iter().map(convert::plan_to).collect(),
+                    visits: c.visits.iter().map(convert::visit_to).collect(),
+                    more_visits: c.more_visits,
+                })
+                .collect(),
         }))
     }
 

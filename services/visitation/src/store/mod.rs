@@ -8,7 +8,7 @@ mod sql;
 
 use crate::model::plans::{Applied, NewComputed};
 use crate::model::{
-    Idempotency, NewVisit, PlanRecord, ScopeVersionRecord, VisitRecord, VisitStatus,
+    CaseVisitation, Idempotency, NewVisit, PlanRecord, ScopeVersionRecord, VisitRecord, VisitStatus,
 };
 use chrono::{DateTime, Utc};
 use landsby_domain::AgencyId;
@@ -67,6 +67,15 @@ pub trait PlanStore: Send + Sync + 'static {
         after: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<PlanRecord>, ApiError>;
+
+    /// The plans and the visits starting at or after `visits_since` of the cases `ids` (one entry
+    /// per id, in that order), read in one transaction with one statement per table.
+    async fn case_visitation(
+        &self,
+        agency: &AgencyId,
+        ids: &[Uuid],
+        visits_since: DateTime<Utc>,
+    ) -> Result<Vec<CaseVisitation>, ApiError>;
 
     /// A plan and its scope versions, newest first, up to `limit`, before version `before`; None
     /// when the plan does not exist.

@@ -25,6 +25,7 @@ landsby_testkit::on_both_backends!(
     a_decision_after_the_plan_applies_under_the_same_stamp_and_a_closed_case_refuses_changes,
     agency_supervised_overnight_stays_are_refused_without_a_board_condition,
     every_rpc_that_needs_the_case_service_is_unavailable_while_it_is_down,
+    the_worker_reads_the_plans_and_visits_of_many_cases_in_one_call,
 );
 
 fn with_duration(mut s: pb::Scope, minutes: i32) -> pb::Scope {
@@ -973,4 +974,149 @@ async fn every_plan_rpc_refuses_roles_without_access_and_malformed_input(backend
         violated_fields(&cw.inner.list_visitation_plans(req).await.unwrap_err()),
         ["case_id"]
     );
+}
+
+async fn the_worker_reads_the_plans_and_visits_of_many_cases_in_one_call(backend: Backend) {
+    let env = env(backend).await;
+    let (family, plan) = planned(&env).await;
+    let mut cw = Client::caseworker(&env);
+    let early = cw
+        .schedule(visit(&family, at(2027, 3, 23, 17, 0), "staff-1"))
+        .await
+        .unwrap();
+    let late = cw
+        .schedule(visit(&family, at(2027, 3, 30, 17, 0), "staff-1"))
+        .await
+        .unwrap();
+    let (other, other_plan) = planned(&env).await;
+    let nothing = uuid::Uuid::now_v7().to_string();
+    let before = landsby_testkit::audit::audit_rows(&env.visitation)
+        .await
+        .len();
+    let mut worker = Client::worker(&env);
+    let since = |y, m, d| prost_types::Timestamp {
+        seconds: chrono::NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp(),
+        nanos: 0,
+    };
+    let req = worker.req(pb::BatchGetCaseVisitationRequest {
+        case_ids: vec![
+            nothing.clone(),
+            family.case_id.clone(),
+            other.case_id.clone(),
+        ],
+        visits_start_after: Some(since(2027, 3, 25)),
+    });
+    let got = worker
+        .inner
+        .batch_get_case_visitation(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    let ids: Vec<&str> = got.iter().map(|c| c.case_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            nothing.as_str(),
+            family.case_id.as_str(),
+            other.case_id.as_str()
+        ],
+        "every case asked, in order"
+    );
+    assert!(got[0].plans.is_empty() && got[0].visits.is_empty());
+    assert_eq!(got[1].plans.len(), 1);
+    assert_eq!(got[1].plans[0].id, plan.id);
+    let visits: Vec<&str> = got[1].visits.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(
+        visits,
+        [late.id.as_str()],
+        "only visits from the instant asked on"
+    );
+    assert!(!got[1].more_visits);
+    assert_eq!(got[2].plans[0].id, other_plan.id);
+    assert!(got[2].visits.is_empty());
+    // From earlier on, both visits, by start.
+    let req = worker.req(pb::BatchGetCaseVisitationRequest {
+        case_ids: vec![family.case_id.clone()],
+        visits_start_after: Some(since(2027, 1, 1)),
+    });
+    let got = worker.inner.batch_get_case_visitation(req).await.unwrap();
+    let visits: Vec<String> = got.into_inner().cases[0]
+        .visits
+        .iter()
+        .map(|v| v.id.clone())
+        .collect();
+    assert_eq!(visits, [early.id.clone(), late.id.clone()]);
+
+    // One audit row per case with something read (the first call's two, then one).
+    let rows = landsby_testkit::audit::audit_rows(&env.visitation).await;
+    let batch: Vec<_> = rows[before..]
+        .iter()
+        .filter(|r| r.rpc == "landsby.visitation.v1.VisitationService/BatchGetCaseVisitation")
+        .collect();
+    let cases: Vec<String> = batch
+        .iter()
+        .map(|r| r.case_id.map(|c| c.to_string()).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            family.case_id.clone(),
+            other.case_id.clone(),
+            family.case_id.clone()
+        ]
+    );
+    assert!(batch[0].resource_ids.contains(&uuid_of(&plan.id)));
+    assert!(batch[0].resource_ids.contains(&uuid_of(&late.id)));
+
+    // Another agency's worker sees nothing of these cases.
+    let mut bergen = Client::as_role(&env, "landsby-worker", OTHER_AGENCY, &[Role::Service]);
+    let req = bergen.req(pb::BatchGetCaseVisitationRequest {
+        case_ids: vec![family.case_id.clone()],
+        visits_start_after: Some(since(2027, 1, 1)),
+    });
+    let got = bergen.inner.batch_get_case_visitation(req).await.unwrap();
+    let got = got.into_inner().cases;
+    assert!(got[0].plans.is_empty() && got[0].visits.is_empty());
+
+    // Bad input: every problem named.
+    for (ids, start, fields) in [
+        (vec![], None, vec!["case_ids", "visits_start_after"]),
+        (
+            (0..201).map(|_| uuid::Uuid::now_v7().to_string()).collect(),
+            Some(since(2027, 1, 1)),
+            vec!["case_ids"],
+        ),
+        (
+            vec![family.case_id.clone(), "x".into(), family.case_id.clone()],
+            Some(prost_types::Timestamp {
+                seconds: 0,
+                nanos: -1,
+            }),
+            vec!["case_ids[1]", "case_ids[2]", "visits_start_after"],
+        ),
+    ] {
+        let req = worker.req(pb::BatchGetCaseVisitationRequest {
+            case_ids: ids,
+            visits_start_after: start,
+        });
+        let err = worker
+            .inner
+            .batch_get_case_visitation(req)
+            .await
+            .unwrap_err();
+        assert_eq!(violated_fields(&err), fields);
+    }
+    // The worker's alone.
+    let req = cw.req(pb::BatchGetCaseVisitationRequest {
+        case_ids: vec![family.case_id.clone()],
+        visits_start_after: Some(since(2027, 1, 1)),
+    });
+    let err = cw.inner.batch_get_case_visitation(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
 }

@@ -51,7 +51,9 @@ fn api_error(e: JobError) -> ApiError {
         JobError::Retry(_) => ApiError::Unavailable {
             reason: "the worker's database is unavailable; retry later",
         },
-        JobError::Permanent(reason) | JobError::Gone(reason) => ApiError::internal(reason),
+        JobError::Permanent(reason) | JobError::Gone(reason) | JobError::KeyUsed(reason) => {
+            ApiError::internal(reason)
+        }
     }
 }
 

@@ -297,7 +297,7 @@ async fn a_service_away_for_a_while_delays_the_jobs_and_they_finish_when_it_is_b
     assert!(
         failed[0]
             .last_error
-            .starts_with("retryable: case.get_case: "),
+            .starts_with("retryable: case.batch_get_case_snapshots: "),
         "{failed:?}"
     );
     assert!(failed[0].run_time.is_some());

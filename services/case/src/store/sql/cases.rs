@@ -3,12 +3,12 @@
 use super::{Q, SqlCaseStore, group_decisions, limit, not_found};
 use crate::model::{
     self, BoardDecisionRecord, CaseChange, CaseFilter, CaseRecord, ConferenceAction, ContactPoint,
-    Idempotency, MemberChange, MemberFields, NewBoardDecision, NewCase, ReviewOutcome,
+    Idempotency, MemberChange, MemberFields, NewBoardDecision, NewCase, ReviewOutcome, Snapshot,
     VillageMemberRecord,
 };
 use crate::store::rows::{
     CareTaskRow, CaseRow, ConferenceRow, CountsRow, DecisionRow, FloorJson, GoalRow, MemberRow,
-    ReviewRow, VisitFactRow, case_columns, decision_columns, member_columns,
+    ReviewRow, VisitFactRow, case_columns, decision_columns, member_columns, review_columns,
 };
 use crate::store::{CaseStore, DecisionCursor};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -20,6 +20,7 @@ use landsby_platform::idempotency::{self, Claim, ClaimRow};
 use landsby_proto::case::{self as pb, case_event::Change as EventChange};
 use sqlx::types::Json;
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 const LIST_CASES: &str = concat!(
@@ -33,6 +34,20 @@ const INSERT_DECISION: &str = concat!(
     "INSERT INTO board_decisions (",
     decision_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+/// Followed by one placeholder per case and `)`.
+const SNAPSHOT_CASES: &str = concat!("SELECT ", case_columns!(), " FROM cases WHERE id IN (");
+const SNAPSHOT_MEMBERS: &str = concat!(
+    "SELECT ",
+    member_columns!(),
+    " FROM village_members WHERE case_id IN ("
+);
+const SNAPSHOT_GOALS: &str = "SELECT id, case_id, description, status, version, created_at, \
+    updated_at FROM follow_up_goals WHERE case_id IN (";
+const SNAPSHOT_REVIEWS: &str = concat!(
+    "SELECT ",
+    review_columns!(),
+    " FROM reviews WHERE case_id IN ("
 );
 const LIST_DECISIONS: &str = concat!(
     "SELECT ",
@@ -161,6 +176,80 @@ where
         let case = Self::load_case(&mut tx, agency, id, false).await?;
         tx.commit().await?;
         Ok(case)
+    }
+
+    async fn snapshots(&self, agency: &AgencyId, ids: &[Uuid]) -> Result<Vec<Snapshot>, ApiError> {
+        // One transaction: every table as of the same moment.
+        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let cases: Vec<CaseRow> = Self::rows_of_cases(&mut tx, SNAPSHOT_CASES, ids, ")").await?;
+        // The ids are bound as given; a case of another agency is not here.
+        let cases: Vec<CaseRow> = cases
+            .into_iter()
+            .filter(|c| c.agency == agency.as_str())
+            .collect();
+        let found: Vec<Uuid> = cases.iter().map(|c| c.id).collect();
+        let decisions = Self::decisions_of(&mut tx, &cases).await?;
+        let members: Vec<MemberRow> = Self::rows_of_cases(
+            &mut tx,
+            SNAPSHOT_MEMBERS,
+            &found,
+            ") AND removed_at IS NULL ORDER BY id",
+        )
+        .await?;
+        let goals: Vec<GoalRow> =
+            Self::rows_of_cases(&mut tx, SNAPSHOT_GOALS, &found, ") ORDER BY id").await?;
+        let reviews: Vec<ReviewRow> =
+            Self::rows_of_cases(&mut tx, SNAPSHOT_REVIEWS, &found, ") ORDER BY due_date, id")
+                .await?;
+        let conferences: Vec<ConferenceRow> = Self::rows_of_cases(
+            &mut tx,
+            &super::plans::conferences_of_cases(),
+            &found,
+            ") ORDER BY id",
+        )
+        .await?;
+        tx.commit().await?;
+        let mut decisions = group_decisions(decisions);
+        let mut snapshots: HashMap<Uuid, Snapshot> = HashMap::new();
+        for row in cases {
+            let own = decisions.remove(&row.id).unwrap_or_default();
+            let case = row.into_record(own)?;
+            snapshots.insert(
+                case.id,
+                Snapshot {
+                    case,
+                    members: Vec::new(),
+                    goals: Vec::new(),
+                    reviews: Vec::new(),
+                    conferences: Vec::new(),
+                },
+            );
+        }
+        for m in members {
+            let m = m.into_record()?;
+            if let Some(s) = snapshots.get_mut(&m.case_id) {
+                s.members.push(m);
+            }
+        }
+        for g in goals {
+            let g = g.into_record()?;
+            if let Some(s) = snapshots.get_mut(&g.case_id) {
+                s.goals.push(g);
+            }
+        }
+        for r in reviews {
+            let r = r.into_record()?;
+            if let Some(s) = snapshots.get_mut(&r.case_id) {
+                s.reviews.push(r);
+            }
+        }
+        for c in conferences {
+            let c = model::ConferenceRecord::from(c);
+            if let Some(s) = snapshots.get_mut(&c.case_id) {
+                s.conferences.push(c);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| snapshots.remove(id)).collect())
     }
 
     async fn list_cases(

@@ -24,7 +24,7 @@ use landsby_domain::AgencyId;
 use landsby_domain::readiness::Facts;
 use landsby_platform::ApiError;
 use landsby_platform::audit::AuditEntry;
-use landsby_platform::db::Dialect;
+use landsby_platform::db::{Dialect, placeholders};
 use landsby_platform::idempotency::ClaimRow;
 use landsby_platform::outbox::{self, Feed};
 use landsby_platform::validate::timestamp_to_proto;
@@ -385,24 +385,35 @@ where
         conn: &mut DB::Connection,
         cases: &[CaseRow],
     ) -> Result<Vec<BoardDecisionRecord>, ApiError> {
-        if cases.is_empty() {
+        let ids: Vec<Uuid> = cases.iter().map(|c| c.id).collect();
+        let rows: Vec<DecisionRow> =
+            Self::rows_of_cases(conn, DECISIONS_OF_CASES, &ids, DECISIONS_OF_CASES_END).await?;
+        Ok(rows.into_iter().map(DecisionRow::into_record).collect())
+    }
+
+    /// The rows of `select` (ending in `case_id IN (`) for the cases `ids`, then `order`, in one
+    /// statement. Only placeholders are put into the text; the ids are bound.
+    async fn rows_of_cases<R>(
+        conn: &mut DB::Connection,
+        select: &str,
+        ids: &[Uuid],
+        order: &str,
+    ) -> Result<Vec<R>, ApiError>
+    where
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=cases.len()).map(|i| format!("${i}")).collect();
-        // Only placeholders are put into the text; the ids are bound.
-        let sql = format!(
-            "{DECISIONS_OF_CASES}{}{DECISIONS_OF_CASES_END}",
-            placeholders.join(", ")
-        );
+        let sql = format!("{select}{}{order}", placeholders(1, ids.len()));
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for case in cases {
-            query = query.bind(case.id);
+        for id in ids {
+            query = query.bind(*id);
         }
-        let rows: Vec<DecisionRow> = query
-            .try_map(|row| DecisionRow::from_row(&row))
+        Ok(query
+            .try_map(|row| R::from_row(&row))
             .fetch_all(&mut *conn)
-            .await?;
-        Ok(rows.into_iter().map(DecisionRow::into_record).collect())
+            .await?)
     }
 
     fn bind_review<'q>(q: Q<'q, DB>, r: &ReviewRecord) -> Q<'q, DB> {

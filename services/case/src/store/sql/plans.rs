@@ -57,6 +57,11 @@ fn select_conference() -> String {
     format!("SELECT {CONFERENCE_COLUMNS} FROM conferences WHERE case_id = $1 AND id = $2")
 }
 
+/// Followed by one placeholder per case (see `rows_of_cases`).
+pub(super) fn conferences_of_cases() -> String {
+    format!("SELECT {CONFERENCE_COLUMNS} FROM conferences WHERE case_id IN (")
+}
+
 fn list_conferences() -> String {
     format!("SELECT {CONFERENCE_COLUMNS} FROM conferences WHERE case_id = $1 ORDER BY id")
 }

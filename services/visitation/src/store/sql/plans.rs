@@ -2,17 +2,18 @@
 
 use super::{SqlVisitationStore, limit, not_found};
 use crate::model::plans::{self, Applied, NewComputed};
-use crate::model::{Adjustment, PlanRecord, ScopeSource, ScopeVersionRecord};
-use crate::store::rows::{Doc, PlanRow, ScopeVersionRow, VisitRow, plan_columns};
+use crate::model::{Adjustment, CaseVisitation, PlanRecord, ScopeSource, ScopeVersionRecord};
+use crate::store::rows::{Doc, PlanRow, ScopeVersionRow, VisitRow, plan_columns, visit_columns};
 use crate::store::{PlanChange, PlanStore};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use landsby_domain::AgencyId;
 use landsby_platform::ApiError;
 use landsby_platform::audit::AuditEntry;
-use landsby_platform::db::{Dialect, lock};
+use landsby_platform::db::{Dialect, lock, placeholders};
 use landsby_platform::idempotency::ClaimRow;
 use landsby_proto::visitation::{self as pb, visitation_event::Change as EventChange};
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
+use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Type};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 const LIST_PLANS: &str = concat!(
@@ -20,6 +21,21 @@ const LIST_PLANS: &str = concat!(
     plan_columns!(),
     " FROM plans WHERE agency = $1 AND case_id = $2 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"
 );
+/// Followed by one placeholder per case (from `$2`) and `)`.
+const PLANS_OF_CASES: &str = concat!(
+    "SELECT ",
+    plan_columns!(),
+    " FROM plans WHERE agency = $1 AND case_id IN ("
+);
+/// Followed by one placeholder per case (from `$4`), then [`VISITS_OF_CASES_END`]: the first `$3`
+/// visits of each case from `$2` on.
+const VISITS_OF_CASES: &str = concat!(
+    "SELECT ",
+    visit_columns!(),
+    " FROM (SELECT v.*, ROW_NUMBER() OVER (PARTITION BY v.case_id ORDER BY v.starts_at, v.id) AS nth \
+     FROM visits v WHERE v.agency = $1 AND v.starts_at >= $2 AND v.case_id IN ("
+);
+const VISITS_OF_CASES_END: &str = ")) f WHERE f.nth <= $3 ORDER BY f.case_id, f.starts_at, f.id";
 const LIST_VERSIONS: &str = "SELECT plan_id, version, scope, source, changed_by, rationale, \
     computed_from, created_at FROM scope_versions WHERE plan_id = $1 AND ($2 IS NULL OR version < $2) \
     ORDER BY version DESC LIMIT $3";
@@ -130,6 +146,78 @@ where
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(PlanRow::into_record).collect()
+    }
+
+    async fn case_visitation(
+        &self,
+        agency: &AgencyId,
+        ids: &[Uuid],
+        visits_since: DateTime<Utc>,
+    ) -> Result<Vec<CaseVisitation>, ApiError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let sql = format!(
+            "{PLANS_OF_CASES}{}) ORDER BY case_id, id",
+            placeholders(2, ids.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(agency.as_str().to_owned());
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let plans: Vec<PlanRow> = query
+            .try_map(|row| PlanRow::from_row(&row))
+            .fetch_all(&mut *tx)
+            .await?;
+        // One row past the most answered per case tells there are more.
+        let sql = format!(
+            "{VISITS_OF_CASES}{}{VISITS_OF_CASES_END}",
+            placeholders(4, ids.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(agency.as_str().to_owned())
+            .bind(visits_since)
+            .bind(i64::try_from(CaseVisitation::MAX_VISITS + 1).unwrap_or(i64::MAX));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let visits: Vec<VisitRow> = query
+            .try_map(|row| VisitRow::from_row(&row))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut by_case: HashMap<Uuid, CaseVisitation> = ids
+            .iter()
+            .map(|id| {
+                (
+                    *id,
+                    CaseVisitation {
+                        case_id: *id,
+                        plans: Vec::new(),
+                        visits: Vec::new(),
+                        more_visits: false,
+                    },
+                )
+            })
+            .collect();
+        for row in plans {
+            let plan = row.into_record()?;
+            if let Some(c) = by_case.get_mut(&plan.case_id) {
+                c.plans.push(plan);
+            }
+        }
+        for row in visits {
+            let visit = row.into_record()?;
+            if let Some(c) = by_case.get_mut(&visit.case_id) {
+                if c.visits.len() < CaseVisitation::MAX_VISITS {
+                    c.visits.push(visit);
+                } else {
+                    c.more_visits = true;
+                }
+            }
+        }
+        Ok(ids.iter().filter_map(|id| by_case.remove(id)).collect())
     }
 
     async fn list_scope_versions(
