@@ -88,8 +88,9 @@ pub struct CaseRead {
     pub more_visits: bool,
 }
 
-/// The most cases read per call.
-const READ_CHUNK: usize = 200;
+/// The most cases read per call: a year of weekly visits with their frames and reports is some
+/// tens of kilobytes a case, and an answer must stay under `server.max_message_bytes` (4 MiB).
+const READ_CHUNK: usize = 25;
 
 /// Reads what the cases `ids` are computed from, a few calls for all of them: the visitation
 /// feed's position first (the visits read are at least that new), then the cases' snapshots and
@@ -695,6 +696,10 @@ async fn previous_values(
     agency: &str,
     plan: &vpb::VisitationPlan,
 ) -> Result<Option<ScopeValues>, JobError> {
+    if plan.scope_version <= 1 {
+        // The plan's first version: nothing before it to ask for.
+        return Ok(None);
+    }
     let mut page_token = String::new();
     let mut read = 0usize;
     loop {
