@@ -1,13 +1,17 @@
 //! Authentication: every call (health and reflection excepted) carries a bearer JWT with `sub`,
 //! `agency` (a municipality number) and `roles`. Outside dev mode the token must be signed by one of
-//! the configured keys (RS256 or ES256) and carry the configured issuer and audience; in dev mode a
-//! P-256 key generated in the data directory signs and verifies, and `landsby token` mints with it.
+//! the issuer's keys (RS256 or ES256: from its OpenID Connect discovery document and key set, see
+//! [`crate::jwks`], or from configured key files) and carry the configured issuer and audience, with
+//! `exp`, `nbf`, `sub`, `iss` and `aud` present. An ID token is not an access token and is refused.
+//! In dev mode a P-256 key generated in the data directory signs and verifies, and `landsby token`
+//! mints with it.
 //!
 //! Authorization (which roles may call which RPC) is each service's table; [`Caller::require`] is the
 //! one check they all use.
 
 use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
+use crate::jwks::JwksSource;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use jsonwebtoken::errors::ErrorKind;
@@ -15,6 +19,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use landsby_domain::{AgencyId, Role};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The issuer of dev-mode tokens.
@@ -72,9 +77,44 @@ pub struct Claims {
     /// Issued at, seconds since the epoch (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
-    /// Not before, seconds since the epoch.
+    /// Not before, seconds since the epoch. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// What marks an ID token (OpenID Connect Core: `nonce`, `at_hash`, `c_hash`; Keycloak's `typ`
+    /// "ID"; Cognito's `token_use` "id"). Never set by landsby.
+    #[serde(default, flatten)]
+    pub id_token_marks: IdTokenMarks,
+}
+
+/// The claims that tell an ID token from an access token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IdTokenMarks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nonce: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at_hash: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c_hash: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    typ: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_use: Option<serde_json::Value>,
+}
+
+impl IdTokenMarks {
+    /// Whether the token is an ID token.
+    fn is_id_token(&self) -> bool {
+        let says = |v: &Option<serde_json::Value>, word: &str| {
+            v.as_ref()
+                .and_then(|v| v.as_str())
+                .is_some_and(|s| s.eq_ignore_ascii_case(word))
+        };
+        self.nonce.is_some()
+            || self.at_hash.is_some()
+            || self.c_hash.is_some()
+            || says(&self.typ, "ID")
+            || says(&self.token_use, "id")
+    }
 }
 
 impl Claims {
@@ -96,7 +136,8 @@ impl Claims {
             aud: Audience::One(audience.to_owned()),
             exp: now + ttl.as_secs(),
             iat: Some(now),
-            nbf: None,
+            nbf: Some(now),
+            id_token_marks: IdTokenMarks::default(),
         }
     }
 }
@@ -214,9 +255,17 @@ fn create_dev_key(path: &Path) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// Where the keys that verify tokens come from.
+enum Keys {
+    /// Configured key files, or the dev key.
+    Fixed(Vec<(DecodingKey, Algorithm)>),
+    /// The issuer's key set, by key id.
+    Issuer(Arc<JwksSource>),
+}
+
 /// Verifies tokens.
 pub struct Verifier {
-    keys: Vec<(DecodingKey, Algorithm)>,
+    keys: Keys,
     issuer: String,
     audience: String,
     leeway: Duration,
@@ -224,8 +273,12 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = match &self.keys {
+            Keys::Fixed(keys) => format!("{} fixed", keys.len()),
+            Keys::Issuer(source) => format!("{source:?}"),
+        };
         f.debug_struct("Verifier")
-            .field("keys", &self.keys.len())
+            .field("keys", &keys)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()
@@ -241,7 +294,22 @@ impl Verifier {
         leeway: Duration,
     ) -> Self {
         Self {
-            keys,
+            keys: Keys::Fixed(keys),
+            issuer: issuer.into(),
+            audience: audience.into(),
+            leeway,
+        }
+    }
+
+    /// A verifier for tokens from `issuer` for `audience`, signed by one of the issuer's keys.
+    pub fn with_issuer_keys(
+        source: Arc<JwksSource>,
+        issuer: &str,
+        audience: &str,
+        leeway: Duration,
+    ) -> Self {
+        Self {
+            keys: Keys::Issuer(source),
             issuer: issuer.into(),
             audience: audience.into(),
             leeway,
@@ -269,10 +337,29 @@ impl Verifier {
                 "required outside dev mode (set LANDSBY_AUTH__ISSUER, or LANDSBY_DEV_MODE=true on a laptop)",
             ));
         }
+        let discovery = config.auth.discovery_url.trim();
+        if !discovery.is_empty() {
+            let source = JwksSource::new(
+                discovery,
+                &config.auth.issuer,
+                config.auth.jwks_refetch_min,
+                config.auth.jwks_refresh,
+            )
+            .map_err(|problem| ConfigError::Invalid {
+                setting: "auth.discovery_url",
+                problem,
+            })?;
+            return Ok(Self::with_issuer_keys(
+                Arc::new(source),
+                &config.auth.issuer,
+                &config.auth.audience,
+                config.auth.leeway,
+            ));
+        }
         if config.auth.public_key_files.is_empty() {
             return Err(invalid(
-                "auth.public_key_files",
-                "required outside dev mode (set LANDSBY_AUTH__PUBLIC_KEY_FILES=[\"/path/key.pem\"])",
+                "auth.discovery_url",
+                "required outside dev mode, or auth.public_key_files (set LANDSBY_AUTH__DISCOVERY_URL=https://…/.well-known/openid-configuration)",
             ));
         }
         let keys = config
@@ -290,7 +377,7 @@ impl Verifier {
     }
 
     /// The caller a token proves, or why not.
-    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+    pub async fn verify(&self, token: &str) -> Result<Caller, ApiError> {
         let unauthenticated = |reason| ApiError::Unauthenticated { reason };
         if token.len() > MAX_TOKEN_BYTES {
             return Err(unauthenticated("the token is too long"));
@@ -302,15 +389,47 @@ impl Verifier {
                 "the token's algorithm is not accepted (RS256, ES256)",
             ));
         }
+        // An access token is typed JWT or at+jwt (RFC 9068), or not typed.
+        if header.typ.as_deref().is_some_and(|t| {
+            !["jwt", "at+jwt", "application/at+jwt"]
+                .iter()
+                .any(|ok| t.eq_ignore_ascii_case(ok))
+        }) {
+            return Err(unauthenticated("the token is not an access token"));
+        }
+        let candidates: Vec<(DecodingKey, Algorithm)> = match &self.keys {
+            Keys::Fixed(keys) => keys
+                .iter()
+                .filter(|(_, alg)| *alg == header.alg)
+                .cloned()
+                .collect(),
+            Keys::Issuer(source) => {
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or(unauthenticated("the token names no key (kid)"))?;
+                match source.key(kid).await {
+                    Some((key, alg)) if alg == header.alg => vec![(key, alg)],
+                    Some(_) => {
+                        return Err(unauthenticated(
+                            "the token's algorithm is not its key's algorithm",
+                        ));
+                    }
+                    None => {
+                        return Err(unauthenticated("the token's key (kid) is not the issuer's"));
+                    }
+                }
+            }
+        };
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss", "aud"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway.as_secs();
 
         let mut last = unauthenticated("no key can verify the token");
-        for (key, _) in self.keys.iter().filter(|(_, alg)| *alg == header.alg) {
+        for (key, _) in &candidates {
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
                 Ok(data) => return caller_from(data.claims),
                 Err(e) => {
@@ -334,7 +453,7 @@ impl Verifier {
     }
 
     /// The caller proven by the `authorization: Bearer …` header.
-    pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Caller, ApiError> {
+    pub async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Caller, ApiError> {
         let value = headers
             .get(http::header::AUTHORIZATION)
             .ok_or(ApiError::Unauthenticated {
@@ -350,11 +469,16 @@ impl Verifier {
             .ok_or(ApiError::Unauthenticated {
                 reason: "the authorization header must be `Bearer <token>`",
             })?;
-        self.verify(token)
+        self.verify(token).await
     }
 }
 
 fn caller_from(claims: Claims) -> Result<Caller, ApiError> {
+    if claims.id_token_marks.is_id_token() {
+        return Err(ApiError::Unauthenticated {
+            reason: "an ID token is not an access token",
+        });
+    }
     let subject = claims.sub.trim();
     if subject.is_empty() || subject.len() > 256 || subject.chars().any(char::is_control) {
         return Err(ApiError::Unauthenticated {
@@ -422,17 +546,20 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_good_token_gives_the_caller() {
+    #[tokio::test]
+    async fn a_good_token_gives_the_caller() {
         let (signing, verifier) = keys();
-        let caller = verifier.verify(&signing.sign(&claims()).unwrap()).unwrap();
+        let caller = verifier
+            .verify(&signing.sign(&claims()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(caller.subject, "cw-1");
         assert_eq!(caller.agency.as_str(), "0301");
         assert_eq!(caller.roles, vec![Role::Caseworker]);
     }
 
-    #[test]
-    fn expired_wrong_issuer_wrong_audience_and_foreign_keys_are_refused() {
+    #[tokio::test]
+    async fn expired_wrong_issuer_wrong_audience_and_foreign_keys_are_refused() {
         let (signing, verifier) = keys();
         let mut expired = claims();
         expired.exp = jsonwebtoken::get_current_timestamp() - 10;
@@ -445,49 +572,115 @@ mod tests {
             (wrong_iss, "issuer"),
             (wrong_aud, "audience"),
         ] {
-            let err = verifier.verify(&signing.sign(&c).unwrap()).unwrap_err();
+            let err = verifier
+                .verify(&signing.sign(&c).unwrap())
+                .await
+                .unwrap_err();
             assert!(err.to_string().contains(why), "{err}");
         }
         let (other, _) = keys();
         let err = verifier
             .verify(&other.sign(&claims()).unwrap())
+            .await
             .unwrap_err();
         assert!(matches!(err, ApiError::Unauthenticated { .. }));
     }
 
-    #[test]
-    fn an_audience_list_that_names_us_is_accepted_and_iat_is_optional() {
+    #[tokio::test]
+    async fn an_audience_list_that_names_us_is_accepted_and_iat_is_optional() {
         let (signing, verifier) = keys();
         let mut c = claims();
         c.aud = Audience::Many(vec!["account".into(), "aud".into()]);
         c.iat = None;
-        assert!(verifier.verify(&signing.sign(&c).unwrap()).is_ok());
+        assert!(verifier.verify(&signing.sign(&c).unwrap()).await.is_ok());
         c.aud = Audience::Many(vec!["account".into()]);
-        assert!(verifier.verify(&signing.sign(&c).unwrap()).is_err());
+        assert!(verifier.verify(&signing.sign(&c).unwrap()).await.is_err());
     }
 
-    #[test]
-    fn a_subject_with_control_characters_is_refused() {
+    #[tokio::test]
+    async fn a_subject_with_control_characters_is_refused() {
         let (signing, verifier) = keys();
         let mut c = claims();
         c.sub = "cw\u{0}1".into();
-        assert!(verifier.verify(&signing.sign(&c).unwrap()).is_err());
+        assert!(verifier.verify(&signing.sign(&c).unwrap()).await.is_err());
     }
 
-    #[test]
-    fn a_bad_agency_claim_is_refused_and_unknown_roles_are_ignored() {
+    #[tokio::test]
+    async fn a_bad_agency_claim_is_refused_and_unknown_roles_are_ignored() {
         let (signing, verifier) = keys();
         let mut c = claims();
         c.agency = "301".into();
-        assert!(verifier.verify(&signing.sign(&c).unwrap()).is_err());
+        assert!(verifier.verify(&signing.sign(&c).unwrap()).await.is_err());
         let mut c = claims();
         c.roles = vec!["wizard".into(), "team_lead".into()];
-        let caller = verifier.verify(&signing.sign(&c).unwrap()).unwrap();
+        let caller = verifier.verify(&signing.sign(&c).unwrap()).await.unwrap();
         assert_eq!(caller.roles, vec![Role::TeamLead]);
     }
 
-    #[test]
-    fn hmac_and_unsigned_tokens_are_refused() {
+    #[tokio::test]
+    async fn an_id_token_or_a_token_without_nbf_is_not_an_access_token() {
+        let (signing, verifier) = keys();
+        for marks in [
+            serde_json::json!({"nonce": "n-0S6_WzA2Mj"}),
+            serde_json::json!({"at_hash": "77QmUPtjPfzWtF2AnpK9RQ"}),
+            serde_json::json!({"typ": "ID"}),
+            serde_json::json!({"token_use": "id"}),
+        ] {
+            let mut c = serde_json::to_value(claims()).unwrap();
+            c.as_object_mut()
+                .unwrap()
+                .extend(marks.as_object().unwrap().clone());
+            let mut header = Header::new(signing.algorithm);
+            header.kid.clone_from(&signing.kid);
+            let token = jsonwebtoken::encode(&header, &c, &signing.key).unwrap();
+            let err = verifier.verify(&token).await.unwrap_err();
+            assert!(err.to_string().contains("ID token"), "{marks}: {err}");
+        }
+        // Typed as something else than an access token.
+        let mut header = Header::new(signing.algorithm);
+        header.typ = Some("id+jwt".into());
+        let token = jsonwebtoken::encode(&header, &claims(), &signing.key).unwrap();
+        assert!(verifier.verify(&token).await.is_err());
+        header.typ = Some("at+jwt".into());
+        let token = jsonwebtoken::encode(&header, &claims(), &signing.key).unwrap();
+        assert!(
+            verifier.verify(&token).await.is_ok(),
+            "RFC 9068 access tokens"
+        );
+        // nbf is required.
+        let mut c = claims();
+        c.nbf = None;
+        let err = verifier
+            .verify(&signing.sign(&c).unwrap())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("required claim"), "{err}");
+        let mut c = claims();
+        c.nbf = Some(jsonwebtoken::get_current_timestamp() + 3600);
+        let err = verifier
+            .verify(&signing.sign(&c).unwrap())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not valid yet"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_tampered_payload_is_refused() {
+        let (signing, verifier) = keys();
+        let token = signing.sign(&claims()).unwrap();
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut c = claims();
+        c.roles = vec!["team_lead".into()];
+        parts[1] = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            serde_json::to_vec(&c).unwrap(),
+        );
+        let err = verifier.verify(&parts.join(".")).await.unwrap_err();
+        assert!(err.to_string().contains("no key"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn hmac_and_unsigned_tokens_are_refused() {
         let (_, verifier) = keys();
         let hs = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -495,25 +688,25 @@ mod tests {
             &EncodingKey::from_secret(b"secret"),
         )
         .unwrap();
-        assert!(verifier.verify(&hs).is_err());
-        assert!(verifier.verify("eyJhbGciOiJub25lIn0.e30.").is_err());
-        assert!(verifier.verify("").is_err());
+        assert!(verifier.verify(&hs).await.is_err());
+        assert!(verifier.verify("eyJhbGciOiJub25lIn0.e30.").await.is_err());
+        assert!(verifier.verify("").await.is_err());
     }
 
-    #[test]
-    fn the_header_must_be_a_bearer_token() {
+    #[tokio::test]
+    async fn the_header_must_be_a_bearer_token() {
         let (signing, verifier) = keys();
         let token = signing.sign(&claims()).unwrap();
         let mut headers = http::HeaderMap::new();
-        assert!(verifier.authenticate(&headers).is_err());
+        assert!(verifier.authenticate(&headers).await.is_err());
         headers.insert("authorization", format!("Basic {token}").parse().unwrap());
-        assert!(verifier.authenticate(&headers).is_err());
+        assert!(verifier.authenticate(&headers).await.is_err());
         headers.insert("authorization", format!("bearer {token}").parse().unwrap());
-        assert!(verifier.authenticate(&headers).is_ok());
+        assert!(verifier.authenticate(&headers).await.is_ok());
     }
 
-    #[test]
-    fn the_dev_key_is_created_once_and_reused() {
+    #[tokio::test]
+    async fn the_dev_key_is_created_once_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let (signing, decoding) = dev_signing_key(dir.path()).unwrap();
         let (_, again) = dev_signing_key(dir.path()).unwrap();
@@ -523,7 +716,12 @@ mod tests {
             "aud",
             Duration::ZERO,
         );
-        assert!(verifier.verify(&signing.sign(&claims()).unwrap()).is_ok());
+        assert!(
+            verifier
+                .verify(&signing.sign(&claims()).unwrap())
+                .await
+                .is_ok()
+        );
         drop(decoding);
         #[cfg(unix)]
         {
@@ -536,8 +734,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn rs256_tokens_verify_against_an_rsa_public_key_file() {
+    #[tokio::test]
+    async fn rs256_tokens_verify_against_an_rsa_public_key_file() {
         use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
         use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
         let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
@@ -556,13 +754,14 @@ mod tests {
         assert_eq!(
             verifier
                 .verify(&signing.sign(&claims()).unwrap())
+                .await
                 .unwrap()
                 .subject,
             "cw-1"
         );
         // An ES256 token is not verified by an RSA key, whatever its header says.
         let (ec, _) = keys();
-        assert!(verifier.verify(&ec.sign(&claims()).unwrap()).is_err());
+        assert!(verifier.verify(&ec.sign(&claims()).unwrap()).await.is_err());
     }
 
     #[test]

@@ -83,3 +83,11 @@ pub fn downstream(
         other => ApiError::internal(format!("the {service} service answered {other:?}")),
     }
 }
+
+/// Installs aws-lc-rs as the process's rustls crypto provider, which outgoing HTTPS needs (reqwest is
+/// built without one): the issuer's keys here, the notification channels there. Does nothing when
+/// a provider is installed already.
+pub fn install_crypto() {
+    // An error means a provider is installed already: that one serves.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

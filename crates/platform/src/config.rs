@@ -333,12 +333,22 @@ pub struct AuthConfig {
     pub issuer: String,
     /// The `aud` every token must carry.
     pub audience: String,
-    /// PEM files with the issuer's public keys (RSA for RS256, P-256 for ES256). Required outside dev
-    /// mode.
+    /// The issuer's OpenID Connect discovery document
+    /// (`https://…/.well-known/openid-configuration`); its key set verifies tokens. Outside dev mode
+    /// this or `public_key_files` is required.
+    pub discovery_url: String,
+    /// PEM files with the issuer's public keys (RSA for RS256, P-256 for ES256), instead of
+    /// `discovery_url`.
     pub public_key_files: Vec<PathBuf>,
     /// Clock skew allowed on `exp` and `nbf`.
     #[serde(with = "humantime_serde")]
     pub leeway: Duration,
+    /// A token with an unknown key id fetches the issuer's keys again, at most this often.
+    #[serde(with = "humantime_serde")]
+    pub jwks_refetch_min: Duration,
+    /// The issuer's keys are fetched again in the background when they are this old.
+    #[serde(with = "humantime_serde")]
+    pub jwks_refresh: Duration,
 }
 
 /// Where one service listens and which database it owns.
@@ -413,8 +423,11 @@ impl Default for AuthConfig {
         Self {
             issuer: String::new(),
             audience: "landsby".into(),
+            discovery_url: String::new(),
             public_key_files: Vec::new(),
             leeway: Duration::from_secs(30),
+            jwks_refetch_min: Duration::from_secs(30),
+            jwks_refresh: Duration::from_secs(600),
         }
     }
 }
@@ -592,6 +605,27 @@ impl Config {
                 "must be at most 5m: leeway extends every token's life",
             ));
         }
+        let discovery = self.auth.discovery_url.trim();
+        if !discovery.is_empty() {
+            if !(discovery.starts_with("https://") || discovery.starts_with("http://")) {
+                return Err(invalid("auth.discovery_url", "must be an http(s) URL"));
+            }
+            if !self.auth.public_key_files.is_empty() {
+                return Err(invalid(
+                    "auth.discovery_url",
+                    "cannot be set together with auth.public_key_files; choose one",
+                ));
+            }
+        }
+        if self.auth.jwks_refetch_min < Duration::from_secs(1) {
+            return Err(invalid("auth.jwks_refetch_min", "must be at least 1s"));
+        }
+        if self.auth.jwks_refresh < self.auth.jwks_refetch_min {
+            return Err(invalid(
+                "auth.jwks_refresh",
+                "must be at least auth.jwks_refetch_min",
+            ));
+        }
         let d = &self.delivery;
         if d.max_attempts == 0 || d.max_attempts > 100 {
             return Err(invalid("delivery.max_attempts", "must be 1-100"));
@@ -719,12 +753,15 @@ impl Config {
                 "each entry must be `agency:subject`, e.g. `0301:team-lead-sub`",
             ));
         }
-        if self.dev_mode && (!self.auth.issuer.is_empty() || !self.auth.public_key_files.is_empty())
+        if self.dev_mode
+            && (!self.auth.issuer.is_empty()
+                || !self.auth.public_key_files.is_empty()
+                || !self.auth.discovery_url.is_empty())
         {
             return Err(invalid(
                 "dev_mode",
-                "cannot be on together with auth.issuer or auth.public_key_files: dev mode would \
-                 silently ignore them; choose one",
+                "cannot be on together with auth.issuer, auth.discovery_url or \
+                 auth.public_key_files: dev mode would silently ignore them; choose one",
             ));
         }
         Ok(self)
@@ -821,10 +858,22 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ),
     ("auth.audience", "The `aud` every token must carry."),
     (
+        "auth.discovery_url",
+        "The issuer's OpenID Connect discovery document; its key set (`jwks_uri`) verifies tokens. Outside dev mode this or `auth.public_key_files` is required.",
+    ),
+    (
         "auth.public_key_files",
-        "PEM files with the issuer's public keys (RSA: RS256, P-256: ES256). Required outside dev mode.",
+        "PEM files with the issuer's public keys (RSA: RS256, P-256: ES256), instead of `auth.discovery_url`.",
     ),
     ("auth.leeway", "Clock skew allowed on `exp` and `nbf`."),
+    (
+        "auth.jwks_refetch_min",
+        "A token with an unknown key id fetches the issuer's keys again, at most this often.",
+    ),
+    (
+        "auth.jwks_refresh",
+        "The issuer's keys are fetched again in the background when they are this old.",
+    ),
     ("case.listen", "Where the case service listens."),
     (
         "case.database_url",

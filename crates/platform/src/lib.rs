@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod idempotency;
+pub mod jwks;
 pub mod outbox;
 pub mod pagination;
 pub mod retry;

@@ -417,12 +417,6 @@ where
         let Ok(permit) = self.guard.permits.clone().try_acquire_owned() else {
             return refuse(ApiError::ResourceExhausted);
         };
-        match self.guard.verifier.authenticate(req.headers()) {
-            Ok(caller) => {
-                req.extensions_mut().insert(caller);
-            }
-            Err(err) => return refuse(err),
-        }
         if !self.guard.ready.load(Ordering::Acquire) {
             return refuse(ApiError::Unavailable {
                 reason: "the service is starting: its database has not been migrated yet",
@@ -437,10 +431,19 @@ where
         });
         req.extensions_mut()
             .insert(Deadline(tokio::time::Instant::now() + deadline));
-        let future = inner.call(req);
+        let verifier = Arc::clone(&self.guard.verifier);
         Box::pin(async move {
             let _permit = permit;
-            match tokio::time::timeout(deadline, future).await {
+            // Verifying may fetch the issuer's keys (a key id not seen yet): within the deadline.
+            let work = async move {
+                let caller = match verifier.authenticate(req.headers()).await {
+                    Ok(caller) => caller,
+                    Err(err) => return Ok(Status::from(err).into_http::<B>()),
+                };
+                req.extensions_mut().insert(caller);
+                inner.call(req).await
+            };
+            match tokio::time::timeout(deadline, work).await {
                 Ok(result) => result,
                 Err(_) => Ok(Status::from(ApiError::DeadlineExceeded).into_http::<B>()),
             }

@@ -106,13 +106,9 @@ pub enum ChannelConfigError {
     },
 }
 
-/// Installs aws-lc-rs as the process's rustls crypto provider, which the HTTP channels need (reqwest
-/// is built without one). Does nothing when a provider is installed already. The senders' `new`
-/// call it too.
-pub fn install_crypto() {
-    // An error means a provider is installed already: that one serves.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
+/// The process's rustls crypto provider (see `landsby_platform::client::install_crypto`), which the
+/// HTTP channels need. The senders' `new` call it too.
+pub use landsby_platform::client::install_crypto;
 
 /// Refuses an attempt timeout of zero, which would fail every attempt.
 fn check_timeout(timeout: Duration) -> Result<(), ChannelConfigError> {
