@@ -289,6 +289,11 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Requests handled at once per service; more are refused at once with RESOURCE_EXHAUSTED.
     pub concurrency_limit: usize,
+    /// Calls a second one caller (agency and subject) may make to one service; 0 turns the limit
+    /// off. Callers with the role `service` are not limited.
+    pub caller_rate: u32,
+    /// Calls one caller may make at once before `caller_rate` applies.
+    pub caller_burst: u32,
     /// The largest request or response message, in bytes.
     pub max_message_bytes: usize,
     /// HTTP/2 streams one connection may have open at once.
@@ -396,6 +401,8 @@ impl Default for ServerConfig {
         Self {
             request_timeout: Duration::from_secs(10),
             concurrency_limit: 256,
+            caller_rate: 100,
+            caller_burst: 200,
             max_message_bytes: 4 * 1024 * 1024,
             max_concurrent_streams: 200,
             max_header_list_bytes: 16 * 1024,
@@ -575,6 +582,12 @@ impl Config {
             setting,
             problem: problem.into(),
         };
+        if self.server.caller_rate > 0 && self.server.caller_burst == 0 {
+            return Err(invalid(
+                "server.caller_burst",
+                "must be at least 1 while server.caller_rate is on",
+            ));
+        }
         if self.server.concurrency_limit == 0 {
             return Err(invalid("server.concurrency_limit", "must be at least 1"));
         }
@@ -810,6 +823,14 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "server.concurrency_limit",
         "Requests handled at once per service; more are refused at once with RESOURCE_EXHAUSTED.",
+    ),
+    (
+        "server.caller_rate",
+        "Calls a second one caller (agency and subject) may make to one service, then RESOURCE_EXHAUSTED with the time to wait; 0 turns it off. The role `service` is not limited.",
+    ),
+    (
+        "server.caller_burst",
+        "Calls one caller may make at once before `server.caller_rate` applies.",
     ),
     (
         "server.max_message_bytes",

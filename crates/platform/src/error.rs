@@ -73,6 +73,12 @@ pub enum ApiError {
     /// The service is at its concurrency limit: RESOURCE_EXHAUSTED; back off and retry.
     #[error("resource exhausted")]
     ResourceExhausted,
+    /// The caller is over their rate limit: RESOURCE_EXHAUSTED; retry after the time given.
+    #[error("rate limited")]
+    RateLimited {
+        /// How long until the next call is allowed.
+        retry_after: std::time::Duration,
+    },
     /// The request ran past its deadline: DEADLINE_EXCEEDED.
     #[error("deadline exceeded")]
     DeadlineExceeded,
@@ -123,7 +129,7 @@ impl ApiError {
             Self::PermissionDenied { .. } => Code::PermissionDenied,
             Self::Unauthenticated { .. } => Code::Unauthenticated,
             Self::Unavailable { .. } => Code::Unavailable,
-            Self::ResourceExhausted => Code::ResourceExhausted,
+            Self::ResourceExhausted | Self::RateLimited { .. } => Code::ResourceExhausted,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
             Self::Internal { .. } => Code::Internal,
         }
@@ -193,6 +199,15 @@ impl From<ApiError> for Status {
                 let mut details = error_info("UNAVAILABLE");
                 details.set_retry_info(Some(std::time::Duration::from_secs(1)));
                 Status::with_error_details(code, reason, details)
+            }
+            ApiError::RateLimited { retry_after } => {
+                let mut details = error_info("RATE_LIMITED");
+                details.set_retry_info(Some(retry_after));
+                Status::with_error_details(
+                    code,
+                    "too many calls from this caller; retry after the delay given",
+                    details,
+                )
             }
             ApiError::ResourceExhausted => {
                 let mut details = error_info("OVERLOADED");

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod jwks;
 pub mod outbox;
 pub mod pagination;
+pub mod ratelimit;
 pub mod retry;
 pub mod secret;
 pub mod server;

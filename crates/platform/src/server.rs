@@ -11,6 +11,7 @@ use crate::auth::Verifier;
 use crate::config::{Config, ServiceConfig};
 use crate::db::{DbPool, Migrations};
 use crate::error::ApiError;
+use crate::ratelimit::RateLimits;
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -212,6 +213,10 @@ pub async fn start(
 
     let guard = Guard {
         permits: Arc::new(Semaphore::new(server_cfg.concurrency_limit)),
+        limits: Arc::new(RateLimits::new(
+            server_cfg.caller_rate,
+            server_cfg.caller_burst,
+        )),
         verifier,
         ready: ready.clone(),
         request_timeout: server_cfg.request_timeout,
@@ -358,6 +363,7 @@ fn is_infrastructure(path: &str) -> bool {
 #[derive(Clone)]
 pub struct Guard {
     permits: Arc<Semaphore>,
+    limits: Arc<RateLimits>,
     verifier: Arc<Verifier>,
     ready: Arc<AtomicBool>,
     request_timeout: Duration,
@@ -432,6 +438,7 @@ where
         req.extensions_mut()
             .insert(Deadline(tokio::time::Instant::now() + deadline));
         let verifier = Arc::clone(&self.guard.verifier);
+        let limits = Arc::clone(&self.guard.limits);
         Box::pin(async move {
             let _permit = permit;
             // Verifying may fetch the issuer's keys (a key id not seen yet): within the deadline.
@@ -440,6 +447,9 @@ where
                     Ok(caller) => caller,
                     Err(err) => return Ok(Status::from(err).into_http::<B>()),
                 };
+                if let Err(err) = limits.check(&caller) {
+                    return Ok(Status::from(err).into_http::<B>());
+                }
                 req.extensions_mut().insert(caller);
                 inner.call(req).await
             };

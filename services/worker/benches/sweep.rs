@@ -38,7 +38,12 @@ struct Services {
 }
 
 async fn services(backend: Backend) -> Services {
-    let case = TestServer::start(landsby_case::SERVICE, backend).await;
+    // Seeding is hundreds of calls a second by one caseworker: no per-caller limit here.
+    let case = TestServer::start_with(landsby_case::SERVICE, TestDb::new(backend).await, |c| {
+        c.server.caller_rate = 0
+    })
+    .await;
+    case.wait_for(ServingStatus::Serving).await;
     let url = format!("http://{}", case.addr);
     let visitation = TestServer::start_with(
         landsby_visitation::SERVICE,

@@ -15,6 +15,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 landsby_testkit::on_both_backends!(
     health_is_not_serving_until_migrations_have_run,
     far_past_the_concurrency_limit_calls_are_refused_at_once,
+    a_caller_past_their_rate_is_told_to_wait_and_others_are_not,
     a_client_deadline_stops_the_request_and_rolls_back_its_work,
     an_oversized_message_is_refused,
 );
@@ -209,6 +210,61 @@ async fn far_past_the_concurrency_limit_calls_are_refused_at_once(backend: Backe
         .create(new_case())
         .await
         .unwrap();
+}
+
+async fn a_caller_past_their_rate_is_told_to_wait_and_others_are_not(backend: Backend) {
+    use landsby_domain::Role;
+    use tonic_types::StatusExt;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start_with(landsby_case::SERVICE, db, |c| {
+        c.server.caller_rate = 1;
+        c.server.caller_burst = 3;
+    })
+    .await;
+    server.wait_for(ServingStatus::Serving).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    // The burst (3), and what a second refills meanwhile: then a refusal.
+    let mut allowed = 1;
+    let err = loop {
+        match cw.get(&case.id).await {
+            Ok(_) => allowed += 1,
+            Err(err) => break err,
+        }
+        assert!(allowed <= 6, "no refusal after {allowed} calls");
+    };
+    assert!(allowed >= 3, "the burst is allowed: {allowed}");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    let wait = err
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("the time to wait");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(1),
+        "{wait:?}"
+    );
+    let info = err.get_details_error_info().expect("a reason");
+    assert_eq!(info.reason, "RATE_LIMITED");
+    // Another caseworker of the agency has their own allowance; the worker is not limited.
+    let mut other = Client::as_role(
+        &server,
+        "caseworker-2",
+        landsby_testkit::AGENCY,
+        &[Role::Caseworker],
+    );
+    other.get(&case.id).await.unwrap();
+    let mut worker = Client::as_role(
+        &server,
+        "landsby-worker",
+        landsby_testkit::AGENCY,
+        &[Role::Service],
+    );
+    for _ in 0..10 {
+        worker.get(&case.id).await.unwrap();
+    }
+    // After the wait, the caller may go on.
+    tokio::time::sleep(wait).await;
+    cw.get(&case.id).await.unwrap();
 }
 
 async fn a_client_deadline_stops_the_request_and_rolls_back_its_work(backend: Backend) {
