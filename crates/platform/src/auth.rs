@@ -691,6 +691,31 @@ mod tests {
         assert!(verifier.verify(&hs).await.is_err());
         assert!(verifier.verify("eyJhbGciOiJub25lIn0.e30.").await.is_err());
         assert!(verifier.verify("").await.is_err());
+        // The HS/RS confusion: HMAC keyed with the issuer's public key, which anyone has.
+        let (_, public) = generate_p256_pem().unwrap();
+        let (signing, verifier) = keys();
+        drop(signing);
+        let confused = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims(),
+            &EncodingKey::from_secret(public.as_bytes()),
+        )
+        .unwrap();
+        let err = verifier.verify(&confused).await.unwrap_err();
+        assert!(err.to_string().contains("algorithm"), "{err}");
+        // An unsigned token with the claims we would accept.
+        let none = format!(
+            "{}.{}.",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                r#"{"alg":"none","typ":"JWT"}"#
+            ),
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                serde_json::to_vec(&claims()).unwrap()
+            )
+        );
+        assert!(verifier.verify(&none).await.is_err());
     }
 
     #[tokio::test]
