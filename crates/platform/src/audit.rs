@@ -66,9 +66,9 @@ impl AuditEntry {
     }
 }
 
+/// The insert's column list; [`append_all`] adds one group of eight placeholders per row.
 const INSERT: &str = "INSERT INTO audit_log \
-    (occurred_at, actor_subject, actor_agency, actor_roles, rpc, case_id, resource_ids, outcome) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    (occurred_at, actor_subject, actor_agency, actor_roles, rpc, case_id, resource_ids, outcome)";
 
 /// Appends `entry` on `conn`, which may be a transaction that also carries the change.
 pub async fn append<'c, DB, E>(conn: E, entry: &AuditEntry) -> Result<(), ApiError>
@@ -81,18 +81,7 @@ where
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q> Json<Vec<Uuid>>: Encode<'q, DB> + Type<DB>,
 {
-    sqlx::query(INSERT)
-        .bind(entry.at)
-        .bind(entry.subject.clone())
-        .bind(entry.agency.clone())
-        .bind(entry.roles.clone())
-        .bind(entry.rpc.to_owned())
-        .bind(entry.case_id)
-        .bind(Json(entry.resource_ids.clone()))
-        .bind(entry.outcome.to_owned())
-        .execute(conn)
-        .await?;
-    Ok(())
+    append_all(conn, std::slice::from_ref(entry)).await
 }
 
 /// Appends `entries` on `conn` in one statement (nothing when there are none).
@@ -109,13 +98,11 @@ where
     if entries.is_empty() {
         return Ok(());
     }
-    // INSERT's column list, then one group of eight placeholders per row (numbers only: the
-    // values are bound).
-    let columns = &INSERT[..INSERT.find(" VALUES").unwrap_or(INSERT.len())];
+    // One group of eight placeholders per row (numbers only: the values are bound).
     let groups: Vec<String> = (0..entries.len())
         .map(|row| format!("({})", crate::db::placeholders(row * 8 + 1, 8)))
         .collect();
-    let sql = format!("{columns} VALUES {}", groups.join(", "));
+    let sql = format!("{INSERT} VALUES {}", groups.join(", "));
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for entry in entries {
         query = query

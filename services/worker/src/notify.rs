@@ -237,6 +237,28 @@ fn start_of(v: &vpb::Visit) -> Option<DateTime<Utc>> {
     timestamp_from_proto(v.start_time.as_ref())
 }
 
+/// The case, its village and one of its visits; None when the case or the visit is gone.
+async fn case_and_visit(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+    visit_id: Uuid,
+) -> Result<Option<(cpb::Case, Vec<cpb::VillageMember>, vpb::Visit)>, JobError> {
+    let snapshot = snapshot(ctx, agency, case_id).await?;
+    let visit = visit(ctx, agency, visit_id).await?;
+    Ok(match (snapshot, visit) {
+        (
+            Some(cpb::CaseSnapshot {
+                case: Some(case),
+                members,
+                ..
+            }),
+            Some(v),
+        ) => Some((case, members, v)),
+        _ => None,
+    })
+}
+
 /// Tells a visit's parent and participants that it was scheduled, moved or cancelled.
 pub async fn visit_notice(
     ctx: &Ctx,
@@ -247,18 +269,7 @@ pub async fn visit_notice(
     change: VisitChange,
     previous_start: Option<DateTime<Utc>>,
 ) -> Result<(), JobError> {
-    let (
-        Some(cpb::CaseSnapshot {
-            case: Some(case),
-            members,
-            ..
-        }),
-        Some(v),
-    ) = (
-        snapshot(ctx, agency, case_id).await?,
-        visit(ctx, agency, visit_id).await?,
-    )
-    else {
+    let Some((case, members, v)) = case_and_visit(ctx, agency, case_id, visit_id).await? else {
         return Ok(());
     };
     let Some(start) = start_of(&v) else {
@@ -307,18 +318,7 @@ pub async fn concern_notice(
     visit_id: Uuid,
     event_id: &str,
 ) -> Result<(), JobError> {
-    let (
-        Some(cpb::CaseSnapshot {
-            case: Some(case),
-            members,
-            ..
-        }),
-        Some(v),
-    ) = (
-        snapshot(ctx, agency, case_id).await?,
-        visit(ctx, agency, visit_id).await?,
-    )
-    else {
+    let Some((case, members, v)) = case_and_visit(ctx, agency, case_id, visit_id).await? else {
         return Ok(());
     };
     let Some(start) = start_of(&v) else {
