@@ -38,6 +38,7 @@ CASE = {
         },
         "goal": "GOAL_REUNIFICATION",
         "assigned_caseworker": "dev-caseworker",
+        "team": "dev-team",
     },
 }
 

@@ -113,6 +113,7 @@ async fn migrate_then_two_replicas_of_the_case_service_share_one_postgres_databa
         }),
         goal: pb::Goal::LongTermPlacement.into(),
         assigned_caseworker: "caseworker-1".into(),
+        team: landsby_testkit::TEAM.into(),
         ..Default::default()
     };
     let request_id = "0190a8f0-58c3-7cc2-9f3e-2b0f1c5d7a10".to_owned();

@@ -2,6 +2,7 @@
 //! county board's floor and conditions) and the rules on it. Pure and synchronous: no I/O, and time is
 //! always a parameter, never read from a clock.
 
+pub mod access;
 pub mod board;
 pub mod care;
 pub mod due;

@@ -32,6 +32,9 @@ pub struct Channels {
     pub worker: Channel,
 }
 
+/// The team of the demo's case; the demo's tokens belong to it.
+pub const TEAM: &str = "demo-team";
+
 /// Who the demo calls as: each a dev token of the same agency.
 pub struct Tokens {
     /// The caseworker the case is assigned to; its subject is `caseworker_subject`.
@@ -264,6 +267,7 @@ impl Demo {
             }),
             goal: cpb::Goal::Reunification.into(),
             assigned_caseworker: self.tokens.caseworker_subject.clone(),
+            team: TEAM.into(),
             ..Default::default()
         };
         let r = req(

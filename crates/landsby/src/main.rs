@@ -65,6 +65,9 @@ enum Command {
         /// The subject.
         #[arg(long, default_value = "dev-caseworker")]
         subject: String,
+        /// A team the subject belongs to (a team lead works its cases); repeat for more.
+        #[arg(long = "team")]
+        teams: Vec<String>,
         /// How long the token is valid.
         #[arg(long, default_value = "8h", value_parser = humantime_serde::re::humantime::parse_duration)]
         ttl: Duration,
@@ -106,8 +109,9 @@ fn main() -> ExitCode {
             agency,
             roles,
             subject,
+            teams,
             ttl,
-        } => token(file, data_dir, &agency, &roles, &subject, ttl),
+        } => token(file, data_dir, &agency, &roles, &subject, &teams, ttl),
         Command::Demo { data_dir, agency } => demo(file, data_dir, &agency),
         Command::Migrate => migrate(file),
         Command::Config {
@@ -174,6 +178,7 @@ fn dev_token(
     agency: &str,
     roles: &[Role],
     subject: &str,
+    teams: &[String],
     ttl: Duration,
 ) -> Result<(String, Claims), String> {
     if landsby_domain::AgencyId::parse(agency).is_none() {
@@ -188,6 +193,10 @@ fn dev_token(
         &config.auth.audience,
         ttl,
     );
+    let claims = Claims {
+        teams: teams.to_vec(),
+        ..claims
+    };
     Ok((key.sign(&claims)?, claims))
 }
 
@@ -197,6 +206,7 @@ fn token(
     agency: &str,
     roles: &[String],
     subject: &str,
+    teams: &[String],
     ttl: Duration,
 ) -> Result<(), String> {
     let config = dev_config(file, data_dir)?;
@@ -209,7 +219,7 @@ fn token(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (token, claims) = dev_token(&config, agency, &roles, subject, ttl)?;
+    let (token, claims) = dev_token(&config, agency, &roles, subject, teams, ttl)?;
     eprintln!(
         "A dev token for {subject} ({}) in agency {agency}, valid {}, signed with {}:",
         claims.roles.join(", "),
@@ -231,8 +241,9 @@ fn demo(
 ) -> Result<(), String> {
     let config = dev_config(file, data_dir)?;
     let hour = Duration::from_secs(3600);
+    let teams = [demo::TEAM.to_owned()];
     let token = |subject: &str, role: Role| {
-        dev_token(&config, agency, &[role], subject, hour).map(|(t, _)| t)
+        dev_token(&config, agency, &[role], subject, &teams, hour).map(|(t, _)| t)
     };
     let tokens = demo::Tokens {
         caseworker: token("demo-caseworker", Role::Caseworker)?,

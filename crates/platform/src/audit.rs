@@ -37,6 +37,8 @@ pub struct AuditEntry {
     pub resource_ids: Vec<Uuid>,
     /// `OK` or the gRPC code name of the error returned.
     pub outcome: &'static str,
+    /// The call was made under emergency access (break-glass) to the case.
+    pub break_glass: bool,
 }
 
 impl AuditEntry {
@@ -56,6 +58,7 @@ impl AuditEntry {
             case_id: None,
             resource_ids: Vec::new(),
             outcome: "OK",
+            break_glass: false,
         }
     }
 
@@ -66,9 +69,11 @@ impl AuditEntry {
     }
 }
 
-/// The insert's column list; [`append_all`] adds one group of eight placeholders per row.
+/// The insert's column list; [`append_all`] adds one group of [`COLUMNS`] placeholders per row.
 const INSERT: &str = "INSERT INTO audit_log \
-    (occurred_at, actor_subject, actor_agency, actor_roles, rpc, case_id, resource_ids, outcome)";
+    (occurred_at, actor_subject, actor_agency, actor_roles, rpc, case_id, resource_ids, outcome, \
+    break_glass)";
+const COLUMNS: usize = 9;
 
 /// Appends `entry` on `conn`, which may be a transaction that also carries the change.
 pub async fn append<'c, DB, E>(conn: E, entry: &AuditEntry) -> Result<(), ApiError>
@@ -80,6 +85,7 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q> Json<Vec<Uuid>>: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
     append_all(conn, std::slice::from_ref(entry)).await
 }
@@ -94,13 +100,14 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
     for<'q> Json<Vec<Uuid>>: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
     if entries.is_empty() {
         return Ok(());
     }
-    // One group of eight placeholders per row (numbers only: the values are bound).
+    // One group of placeholders per row (numbers only: the values are bound).
     let groups: Vec<String> = (0..entries.len())
-        .map(|row| format!("({})", crate::db::placeholders(row * 8 + 1, 8)))
+        .map(|row| format!("({})", crate::db::placeholders(row * COLUMNS + 1, COLUMNS)))
         .collect();
     let sql = format!("{INSERT} VALUES {}", groups.join(", "));
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -113,7 +120,8 @@ where
             .bind(entry.rpc.to_owned())
             .bind(entry.case_id)
             .bind(Json(entry.resource_ids.clone()))
-            .bind(entry.outcome.to_owned());
+            .bind(entry.outcome.to_owned())
+            .bind(entry.break_glass);
     }
     query.execute(conn).await?;
     Ok(())

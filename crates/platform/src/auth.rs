@@ -26,6 +26,8 @@ use std::time::Duration;
 pub const DEV_ISSUER: &str = "landsby-dev";
 /// The file in the data directory that holds the dev signing key.
 pub const DEV_KEY_FILE: &str = "dev-signing-key.pem";
+/// The most teams a token may name.
+const MAX_TEAMS: usize = 64;
 /// The longest token accepted, in bytes.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -38,12 +40,23 @@ pub struct Caller {
     pub agency: AgencyId,
     /// The roles the token grants that landsby knows; unknown roles are ignored.
     pub roles: Vec<Role>,
+    /// The teams the caller belongs to (the `teams` claim): a team lead works the cases of these.
+    pub teams: Vec<String>,
 }
 
 impl Caller {
     /// Whether the caller has one of `allowed`.
     pub fn has_any(&self, allowed: &[Role]) -> bool {
         self.roles.iter().any(|r| allowed.contains(r))
+    }
+
+    /// The caller as need to know sees them.
+    pub fn viewer(&self) -> landsby_domain::access::Viewer<'_> {
+        landsby_domain::access::Viewer {
+            subject: &self.subject,
+            roles: &self.roles,
+            teams: &self.teams,
+        }
     }
 
     /// PERMISSION_DENIED unless the caller has one of `allowed`.
@@ -68,6 +81,9 @@ pub struct Claims {
     pub agency: String,
     /// Role names.
     pub roles: Vec<String>,
+    /// The teams the subject belongs to (optional; see `docs/security.md`, need to know).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
     /// Issuer.
     pub iss: String,
     /// Audience: one, or several (as some identity providers send it).
@@ -132,6 +148,7 @@ impl Claims {
             sub: subject.to_owned(),
             agency: agency.to_owned(),
             roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            teams: Vec::new(),
             iss: issuer.to_owned(),
             aud: Audience::One(audience.to_owned()),
             exp: now + ttl.as_secs(),
@@ -491,10 +508,21 @@ fn caller_from(claims: Claims) -> Result<Caller, ApiError> {
     let mut roles: Vec<Role> = claims.roles.iter().filter_map(|r| Role::parse(r)).collect();
     roles.sort();
     roles.dedup();
+    let well_formed =
+        |t: &String| !t.is_empty() && t.len() <= 64 && !t.chars().any(char::is_control);
+    if claims.teams.len() > MAX_TEAMS || !claims.teams.iter().all(well_formed) {
+        return Err(ApiError::Unauthenticated {
+            reason: "the token's teams claim has too many teams, or an empty, long or unprintable one",
+        });
+    }
+    let mut teams = claims.teams;
+    teams.sort();
+    teams.dedup();
     Ok(Caller {
         subject: subject.to_owned(),
         agency,
         roles,
+        teams,
     })
 }
 
@@ -665,6 +693,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn teams_are_read_from_the_token_and_a_bad_teams_claim_is_refused() {
+        let (key, verifier) = keys();
+        let mut c = claims();
+        c.teams = vec!["team-b".into(), "team-a".into(), "team-a".into()];
+        let caller = verifier.verify(&key.sign(&c).unwrap()).await.unwrap();
+        assert_eq!(caller.teams, ["team-a", "team-b"]);
+        assert!(
+            verifier
+                .verify(&key.sign(&claims()).unwrap())
+                .await
+                .unwrap()
+                .teams
+                .is_empty()
+        );
+        for bad in [
+            vec![String::new()],
+            vec!["x".repeat(65)],
+            vec!["a\nb".into()],
+            vec!["t".into(); 65],
+        ] {
+            let mut c = claims();
+            c.teams = bad;
+            assert!(verifier.verify(&key.sign(&c).unwrap()).await.is_err());
+        }
+    }
+
+    #[tokio::test]
     async fn a_tampered_payload_is_refused() {
         let (signing, verifier) = keys();
         let token = signing.sign(&claims()).unwrap();
@@ -806,6 +861,7 @@ mod tests {
             subject: "a".into(),
             agency: AgencyId::parse("0301").unwrap(),
             roles: vec![Role::Auditor],
+            teams: vec![],
         };
         assert!(caller.require(&[Role::Caseworker, Role::TeamLead]).is_err());
         assert!(caller.require(&[Role::Auditor]).is_ok());

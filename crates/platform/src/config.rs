@@ -354,6 +354,9 @@ pub struct AuthConfig {
     /// The issuer's keys are fetched again in the background when they are this old.
     #[serde(with = "humantime_serde")]
     pub jwks_refresh: Duration,
+    /// How long a grant of emergency access (break-glass) to a case lasts.
+    #[serde(with = "humantime_serde")]
+    pub break_glass_ttl: Duration,
 }
 
 /// Where one service listens and which database it owns.
@@ -435,6 +438,7 @@ impl Default for AuthConfig {
             leeway: Duration::from_secs(30),
             jwks_refetch_min: Duration::from_secs(30),
             jwks_refresh: Duration::from_secs(600),
+            break_glass_ttl: Duration::from_secs(4 * 3600),
         }
     }
 }
@@ -638,6 +642,11 @@ impl Config {
                 "auth.jwks_refresh",
                 "must be at least auth.jwks_refetch_min",
             ));
+        }
+        if self.auth.break_glass_ttl < Duration::from_secs(60)
+            || self.auth.break_glass_ttl > Duration::from_secs(24 * 3600)
+        {
+            return Err(invalid("auth.break_glass_ttl", "must be 1m-24h"));
         }
         let d = &self.delivery;
         if d.max_attempts == 0 || d.max_attempts > 100 {
@@ -894,6 +903,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "auth.jwks_refresh",
         "The issuer's keys are fetched again in the background when they are this old.",
+    ),
+    (
+        "auth.break_glass_ttl",
+        "How long a grant of emergency access (break-glass) to a case lasts (1m-24h).",
     ),
     ("case.listen", "Where the case service listens."),
     (

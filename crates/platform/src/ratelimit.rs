@@ -125,6 +125,7 @@ mod tests {
             subject: "s".into(),
             agency: AgencyId::parse("0301").unwrap(),
             roles,
+            teams: vec![],
         };
         let limits = RateLimits::new(1, 1);
         assert!(limits.check(&caller(vec![Role::Caseworker])).is_ok());

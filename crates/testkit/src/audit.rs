@@ -15,9 +15,11 @@ pub struct AuditRow {
     pub case_id: Option<Uuid>,
     pub resource_ids: Vec<Uuid>,
     pub outcome: String,
+    /// Made under emergency access.
+    pub break_glass: bool,
 }
 
-const AUDIT_ROWS: &str = "SELECT actor_subject, actor_agency, rpc, case_id, resource_ids, outcome FROM audit_log ORDER BY id";
+const AUDIT_ROWS: &str = "SELECT actor_subject, actor_agency, rpc, case_id, resource_ids, outcome, break_glass FROM audit_log ORDER BY id";
 
 /// Every audit row of the server's database, oldest first.
 pub async fn audit_rows(server: &TestServer) -> Vec<AuditRow> {
@@ -33,6 +35,7 @@ pub async fn audit_rows_of(pool: &DbPool) -> Vec<AuditRow> {
         Option<Uuid>,
         sqlx::types::Json<Vec<Uuid>>,
         String,
+        bool,
     );
     let raw: Vec<Raw> = match pool {
         DbPool::Postgres(p) => sqlx::query_as(AUDIT_ROWS).fetch_all(p).await.unwrap(),
@@ -40,13 +43,14 @@ pub async fn audit_rows_of(pool: &DbPool) -> Vec<AuditRow> {
     };
     raw.into_iter()
         .map(
-            |(subject, agency, rpc, case_id, resource_ids, outcome)| AuditRow {
+            |(subject, agency, rpc, case_id, resource_ids, outcome, break_glass)| AuditRow {
                 subject,
                 agency,
                 rpc,
                 case_id,
                 resource_ids: resource_ids.0,
                 outcome,
+                break_glass,
             },
         )
         .collect()

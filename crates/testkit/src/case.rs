@@ -55,6 +55,7 @@ pub fn new_case() -> pb::Case {
         }),
         goal: pb::Goal::Reunification.into(),
         assigned_caseworker: "caseworker-1".into(),
+        team: crate::TEAM.into(),
         ..Default::default()
     }
 }
@@ -139,6 +140,11 @@ impl Client {
 
     pub fn caseworker(server: &TestServer) -> Self {
         Self::as_role(server, "caseworker-1", AGENCY, &[Role::Caseworker])
+    }
+
+    /// The lead of the tests' team: opens every case of it, and may reassign them.
+    pub fn team_lead(server: &TestServer) -> Self {
+        Self::as_role(server, "team-lead-1", AGENCY, &[Role::TeamLead])
     }
 
     pub fn req<T>(&self, message: T) -> tonic::Request<T> {

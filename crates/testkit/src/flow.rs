@@ -57,14 +57,17 @@ pub struct DevIssuer(pub SigningKey);
 
 impl Issuer for DevIssuer {
     fn token(&self, subject: &str, agency: &str, roles: &[Role]) -> String {
-        let claims = Claims::new(
-            subject,
-            agency,
-            roles,
-            DEV_ISSUER,
-            "landsby",
-            Duration::from_secs(3600),
-        );
+        let claims = Claims {
+            teams: vec![crate::TEAM.to_owned()],
+            ..Claims::new(
+                subject,
+                agency,
+                roles,
+                DEV_ISSUER,
+                "landsby",
+                Duration::from_secs(3600),
+            )
+        };
         self.0.sign(&claims).expect("sign")
     }
 }

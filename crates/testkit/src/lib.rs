@@ -45,6 +45,8 @@ pub const TEST_AUDIENCE: &str = "landsby";
 pub const AGENCY: &str = "0301";
 /// Another agency (Bergen).
 pub const OTHER_AGENCY: &str = "4601";
+/// The team of the tests' cases; test tokens belong to it, so their team leads may open them.
+pub const TEAM: &str = "team-1";
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,16 +231,24 @@ pub fn keys() -> &'static TestKeys {
 }
 
 impl TestKeys {
-    /// A token for `subject` in `agency` with `roles`, valid for an hour.
+    /// A token for `subject` in `agency` with `roles`, valid for an hour, member of [`TEAM`].
     pub fn token(&self, subject: &str, agency: &str, roles: &[Role]) -> String {
-        self.sign(&Claims::new(
-            subject,
-            agency,
-            roles,
-            TEST_ISSUER,
-            TEST_AUDIENCE,
-            Duration::from_secs(3600),
-        ))
+        self.token_in(subject, agency, roles, &[TEAM])
+    }
+
+    /// A token for `subject` in `agency` with `roles`, member of `teams`, valid for an hour.
+    pub fn token_in(&self, subject: &str, agency: &str, roles: &[Role], teams: &[&str]) -> String {
+        self.sign(&Claims {
+            teams: teams.iter().map(|t| (*t).to_owned()).collect(),
+            ..Claims::new(
+                subject,
+                agency,
+                roles,
+                TEST_ISSUER,
+                TEST_AUDIENCE,
+                Duration::from_secs(3600),
+            )
+        })
     }
 
     /// Signs arbitrary claims (for expired, foreign and malformed tokens).

@@ -33,6 +33,7 @@ fn routes(ctx: ServiceContext) -> Result<Routes, landsby_platform::config::Confi
         feed,
         ctx.policy,
         ctx.shutdown,
+        ctx.config.auth.break_glass_ttl,
     );
     Ok(Routes::new(
         CaseServiceServer::new(api)

@@ -64,8 +64,21 @@ impl CaseClient {
         }
     }
 
+    /// Whether the caller may open the case (need to know, decided by the case service): Ok, or
+    /// NOT_FOUND as for a case that is not there.
+    pub async fn may_open(&self, on_behalf: &OnBehalf, case_id: Uuid) -> Result<(), ApiError> {
+        let mut client = self.inner.clone();
+        client
+            .get_case(on_behalf.request(cpb::GetCaseRequest {
+                case_id: case_id.to_string(),
+            }))
+            .await
+            .map_err(|s| downstream(&s, "case", "case"))?;
+        Ok(())
+    }
+
     /// The case `case_id` as the caller may see it; NOT_FOUND when it does not exist for the
-    /// caller's agency.
+    /// caller's agency or the caller may not open it.
     pub async fn facts(&self, on_behalf: &OnBehalf, case_id: Uuid) -> Result<CaseFacts, ApiError> {
         let mut client = self.inner.clone();
         let fail = |s: tonic::Status| downstream(&s, "case", "case");

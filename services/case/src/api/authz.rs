@@ -19,6 +19,7 @@ landsby_platform::rpc_table! {
     ListCases => CASE_STAFF_AND_WORKER,
     UpdateCase => CASE_STAFF,
     CloseCase => CASE_STAFF,
+    BreakGlass => CASE_STAFF,
     AddVillageMember => CASE_STAFF,
     UpdateVillageMember => CASE_STAFF,
     RemoveVillageMember => CASE_STAFF,

@@ -204,6 +204,17 @@ pub fn subject(v: &mut Violations, field: &str, raw: &str) -> Option<String> {
     v.text(field, raw, 256)
 }
 
+/// An optional subject: empty is none.
+pub fn optional_subject(v: &mut Violations, field: &str, raw: &str) -> Option<Option<String>> {
+    v.optional_text(field, raw, 256)
+        .map(|s| (!s.is_empty()).then_some(s))
+}
+
+/// A team: 1-64 characters, as a token's `teams` claim names it.
+pub fn team(v: &mut Violations, field: &str, raw: &str) -> Option<String> {
+    v.text(field, raw, 64)
+}
+
 /// A case to create. Output-only fields are ignored, as the contract says.
 pub fn new_case(v: &mut Violations, c: Option<&pb::Case>, today: NaiveDate) -> Option<NewCase> {
     let c = v.required("case", c)?;
@@ -223,12 +234,16 @@ pub fn new_case(v: &mut Violations, c: Option<&pb::Case>, today: NaiveDate) -> O
         );
     }
     let assigned = subject(v, "case.assigned_caseworker", &c.assigned_caseworker);
+    let co = optional_subject(v, "case.co_caseworker", &c.co_caseworker);
+    let team = team(v, "case.team", &c.team);
     Some(NewCase {
         child: child?,
         placement: placement?,
         goal: goal?,
         step: d::Step::Safety,
         assigned_caseworker: assigned?,
+        team: team?,
+        co_caseworker: co?,
     })
 }
 
@@ -389,6 +404,8 @@ pub fn case_to_proto(c: &CaseRecord, today: NaiveDate) -> pb::Case {
         goal: goal_to(c.goal).into(),
         step: step_to(c.step).into(),
         assigned_caseworker: c.assigned_caseworker.clone(),
+        team: c.team.clone(),
+        co_caseworker: c.co_caseworker.clone().unwrap_or_default(),
         board_decision: c.decision_in_force(today).map(decision_to_proto),
         version: c.version,
         etag: etag(c.version),

@@ -24,7 +24,13 @@ pub const CASE_PATHS: &[&str] = &[
     "placement.foster_home.address",
     "placement.foster_home.address_protected",
     "assigned_caseworker",
+    "co_caseworker",
+    "team",
 ];
+
+/// The case paths that say who may open the case: a team lead's to change, not a caseworker's
+/// (a caseworker cannot hand a case to someone, or take it to another team).
+pub const ASSIGNMENT_PATHS: &[&str] = &["assigned_caseworker", "co_caseworker", "team"];
 
 /// The village member paths an update may name.
 pub const MEMBER_PATHS: &[&str] = &[
@@ -61,6 +67,8 @@ pub fn case_change(
     let mut address = None;
     let mut protected = None;
     let mut caseworker = None;
+    let mut co_caseworker = None;
+    let mut team = None;
     let mut complete = true;
     for path in paths {
         let ok = match path {
@@ -126,6 +134,15 @@ pub fn case_change(
                     convert::subject(v, "case.assigned_caseworker", &case.assigned_caseworker);
                 caseworker.is_some()
             }
+            "co_caseworker" => {
+                co_caseworker =
+                    convert::optional_subject(v, "case.co_caseworker", &case.co_caseworker);
+                co_caseworker.is_some()
+            }
+            "team" => {
+                team = convert::team(v, "case.team", &case.team);
+                team.is_some()
+            }
             _ => false,
         };
         complete &= ok;
@@ -163,6 +180,12 @@ pub fn case_change(
         }
         if let Some(x) = caseworker {
             record.assigned_caseworker = x;
+        }
+        if let Some(x) = co_caseworker {
+            record.co_caseworker = x;
+        }
+        if let Some(x) = team {
+            record.team = x;
         }
         // The record as a whole: the identity number still agrees with the birth date, and a secret
         // address decided by the board stays protected.

@@ -14,8 +14,9 @@ pub use authz::Rpc;
 
 use crate::model::{self, CaseFilter, Idempotency};
 use crate::store::Store;
-use landsby_domain::Policy;
+use landsby_domain::access;
 use landsby_domain::time::oslo_date;
+use landsby_domain::{Policy, Role};
 use landsby_platform::audit::{AuditEntry, Auditor, Call};
 use landsby_platform::outbox::Feed;
 use landsby_platform::pagination::{PageTokens, page_size};
@@ -35,11 +36,13 @@ pub struct CaseApi {
     feed: Feed,
     policy: Arc<Policy>,
     shutdown: Shutdown,
+    break_glass_ttl: std::time::Duration,
 }
 
 impl CaseApi {
     /// The API over `store`, with page tokens from `tokens`, audited by `auditor`, streaming events
-    /// from `feed`, deciding by `policy`; its event streams end when `shutdown` is given.
+    /// from `feed`, deciding by `policy`; its event streams end when `shutdown` is given; a grant
+    /// of emergency access lasts `break_glass_ttl`.
     pub fn new(
         store: Arc<dyn Store>,
         tokens: PageTokens,
@@ -47,6 +50,7 @@ impl CaseApi {
         feed: Feed,
         policy: Arc<Policy>,
         shutdown: Shutdown,
+        break_glass_ttl: std::time::Duration,
     ) -> Self {
         Self {
             store,
@@ -55,7 +59,47 @@ impl CaseApi {
             feed,
             policy,
             shutdown,
+            break_glass_ttl,
         }
+    }
+
+    /// Need to know: NOT_FOUND, as for a case that is not there, unless the caller may open case
+    /// `id` (`landsby_domain::access`); a call under emergency access is flagged in its audit row.
+    /// The worker acts for the whole agency (every store call is scoped to it) and is not asked.
+    async fn need_to_know(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        audit: &mut AuditEntry,
+    ) -> Result<(), ApiError> {
+        if caller.has_any(&[landsby_domain::Role::Service]) {
+            return Ok(());
+        }
+        let assignment = self
+            .store
+            .case_access(&caller.agency, id, &caller.subject, audit.at)
+            .await?
+            .ok_or(ApiError::NotFound { resource: "case" })?;
+        let access = access::decide(caller.viewer(), assignment.assignment(), assignment.grant);
+        if !access.allowed() {
+            return Err(ApiError::NotFound { resource: "case" });
+        }
+        audit.break_glass = access.is_break_glass();
+        Ok(())
+    }
+
+    /// The id in `raw` (a violation of `field` if it is not one), set as the audit row's case, and
+    /// the caller's need to know checked.
+    async fn case_id(
+        &self,
+        caller: &Caller,
+        field: &str,
+        raw: &str,
+        audit: &mut AuditEntry,
+    ) -> Result<Uuid, ApiError> {
+        let id = case_id(field, raw, audit)?;
+        self.need_to_know(caller, id, audit).await?;
+        Ok(id)
     }
 
     /// The caller, allowed to make this call, and the call whose audit row records it.
@@ -85,6 +129,9 @@ impl CaseApi {
         let mut v = Violations::new();
         let id = v.uuid("case_id", page.case_id);
         audit.case_id = id;
+        if let Some(id) = id {
+            self.need_to_know(caller, id, audit).await?;
+        }
         let limit = page_size(&mut v, "page_size", page.page_size);
         let filters = filters(&mut v);
         v.finish()?;
@@ -110,6 +157,24 @@ struct CasePage<'a> {
     case_id: &'a str,
     page_size: i32,
     page_token: &'a str,
+}
+
+/// The cases a list shows the caller (need to know): the worker every case of the agency; a
+/// caseworker their own; a team lead their teams'.
+fn visibility(caller: &Caller) -> Option<model::Visibility> {
+    if caller.has_any(&[Role::Service]) {
+        return None;
+    }
+    Some(model::Visibility {
+        caseworker: caller
+            .has_any(&[Role::Caseworker])
+            .then(|| caller.subject.clone()),
+        teams: if caller.has_any(&[Role::TeamLead]) {
+            caller.teams.clone()
+        } else {
+            Vec::new()
+        },
+    })
 }
 
 fn case_id(field: &str, raw: &str, audit: &mut AuditEntry) -> Result<Uuid, ApiError> {
@@ -162,7 +227,9 @@ impl CaseService for CaseApi {
         let req = request.into_inner();
         let today = oslo_date(call.audit.at);
         let result = async {
-            let id = case_id("case_id", &req.case_id, &mut call.audit)?;
+            let id = self
+                .case_id(&caller, "case_id", &req.case_id, &mut call.audit)
+                .await?;
             let case = self.store.get_case(&caller.agency, id).await?;
             case.ok_or(ApiError::NotFound { resource: "case" })
                 .map(|c| (c, vec![]))
@@ -208,15 +275,13 @@ impl CaseService for CaseApi {
                 return Err(ApiError::internal("validated list without its page size"));
             };
             let filter = CaseFilter {
+                visible_to: visibility(&caller),
                 assigned_caseworker: caseworker.filter(|c| !c.is_empty()),
                 step: step.flatten(),
                 goal: goal.flatten(),
                 status: status.flatten(),
             };
-            let scope = format!(
-                "ListCases|{}|{:?}|{:?}|{:?}|{:?}",
-                caller.agency, filter.assigned_caseworker, filter.step, filter.goal, filter.status
-            );
+            let scope = format!("ListCases|{}|{filter:?}", caller.agency);
             let after = self
                 .tokens
                 .decode::<Uuid>(&req.page_token, &scope, "page_token")
@@ -252,6 +317,9 @@ impl CaseService for CaseApi {
             let case = v.required("case", req.case.as_ref());
             let id = case.and_then(|c| v.uuid("case.id", &c.id));
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let expected = case.and_then(|c| v.etag("case.etag", &c.etag));
             let change =
                 case.and_then(|c| masks::case_change(&mut v, c, req.update_mask.as_ref(), today));
@@ -264,6 +332,19 @@ impl CaseService for CaseApi {
                 .as_ref()
                 .map(|m| m.paths.clone())
                 .unwrap_or_default();
+            if paths
+                .iter()
+                .any(|p| masks::ASSIGNMENT_PATHS.contains(&p.as_str()))
+            {
+                caller
+                    .require(&[Role::TeamLead])
+                    .map_err(|_| ApiError::PermissionDenied {
+                        reason:
+                            "who a case is assigned to (assigned_caseworker, co_caseworker, team) \
+                             is changed by a team lead"
+                                .into(),
+                    })?;
+            }
             let event = pb::case_event::Change::CaseUpdated(pb::CaseUpdated { paths });
             self.store
                 .update_case(
@@ -283,6 +364,61 @@ impl CaseService for CaseApi {
         }))
     }
 
+    async fn break_glass(
+        &self,
+        request: Request<pb::BreakGlassRequest>,
+    ) -> Result<Response<pb::BreakGlassResponse>, Status> {
+        let (caller, mut call) = self.begin(&request, Rpc::BreakGlass).await?;
+        let req = request.into_inner();
+        let at = call.audit.at;
+        let result = async {
+            let mut v = Violations::new();
+            let id = v.uuid("case_id", &req.case_id);
+            call.audit.case_id = id;
+            let reason = v.text("reason", &req.reason, 2000);
+            if reason.as_ref().is_some_and(|r| r.chars().count() < 10) {
+                v.add("reason", "must say why, in at least 10 characters");
+            }
+            v.finish()?;
+            let (Some(id), Some(reason)) = (id, reason) else {
+                return Err(ApiError::internal("validated grant without its parts"));
+            };
+            let assignment = self
+                .store
+                .case_access(&caller.agency, id, &caller.subject, at)
+                .await?
+                .ok_or(ApiError::NotFound { resource: "case" })?;
+            if access::decide(caller.viewer(), assignment.assignment(), false).allowed() {
+                return Err(ApiError::precondition(
+                    "ALREADY_HAS_ACCESS",
+                    format!("cases/{id}"),
+                    "the caller may open this case without emergency access",
+                ));
+            }
+            let ttl = chrono::Duration::from_std(self.break_glass_ttl)
+                .map_err(|_| ApiError::internal("break_glass_ttl out of range"))?;
+            let grant = model::BreakGlassGrant {
+                id: Uuid::now_v7(),
+                subject: caller.subject.clone(),
+                reason,
+                granted_at: at,
+                expires_at: at + ttl,
+            };
+            let expires = grant.expires_at;
+            self.store
+                .grant_break_glass(&caller.agency, id, grant, call.audit.clone())
+                .await?;
+            call.audit.break_glass = true;
+            Ok(expires)
+        }
+        .await;
+        let expires = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::BreakGlassResponse {
+            grant_time: Some(convert::timestamp(at)),
+            expire_time: Some(convert::timestamp(expires)),
+        }))
+    }
+
     async fn close_case(
         &self,
         request: Request<pb::CloseCaseRequest>,
@@ -295,6 +431,9 @@ impl CaseService for CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let reason = v.enumeration(
                 "reason",
                 req.reason,
@@ -343,6 +482,9 @@ impl CaseService for CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let request_id = request_id(&mut v, "request_id", &req.request_id);
             let fields = convert::member_fields(&mut v, req.member.as_ref());
             v.finish()?;
@@ -373,6 +515,9 @@ impl CaseService for CaseApi {
             let member = v.required("member", req.member.as_ref());
             let case = member.and_then(|m| v.uuid("member.case_id", &m.case_id));
             call.audit.case_id = case;
+            if let Some(case_id) = case {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let id = member.and_then(|m| v.uuid("member.id", &m.id));
             let expected = member.and_then(|m| v.etag("member.etag", &m.etag));
             let change =
@@ -410,6 +555,9 @@ impl CaseService for CaseApi {
             let mut v = Violations::new();
             let case = v.uuid("case_id", &req.case_id);
             call.audit.case_id = case;
+            if let Some(case_id) = case {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let id = v.uuid("member_id", &req.member_id);
             let expected = v.etag("etag", &req.etag);
             v.finish()?;
@@ -470,6 +618,9 @@ impl CaseService for CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let request_id = request_id(&mut v, "request_id", &req.request_id);
             let decision = convert::new_decision(&mut v, req.decision.as_ref());
             v.finish()?;

@@ -27,6 +27,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let request_id = request_id(&mut v, "request_id", &req.request_id);
             let description = v
                 .required("goal", req.goal.as_ref())
@@ -59,6 +62,9 @@ impl CaseApi {
             let goal = v.required("goal", req.goal.as_ref());
             let case = goal.and_then(|g| v.uuid("goal.case_id", &g.case_id));
             call.audit.case_id = case;
+            if let Some(case_id) = case {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let id = goal.and_then(|g| v.uuid("goal.id", &g.id));
             let expected = goal.and_then(|g| v.etag("goal.etag", &g.etag));
             let change = goal.and_then(|g| masks::goal_change(&mut v, g, req.update_mask.as_ref()));
@@ -128,6 +134,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let request_id = request_id(&mut v, "request_id", &req.request_id);
             let task = v.required("task", req.task.as_ref());
             let kind = task.and_then(|t| {
@@ -179,6 +188,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let task_id = v.uuid("task_id", &req.task_id);
             let expected = v.etag("etag", &req.etag);
             let to = v.enumeration(
@@ -217,7 +229,9 @@ impl CaseApi {
         let (caller, mut call) = self.begin(&request, Rpc::ListCareTasks).await?;
         let req = request.into_inner();
         let result = async {
-            let id = super::case_id("case_id", &req.case_id, &mut call.audit)?;
+            let id = self
+                .case_id(&caller, "case_id", &req.case_id, &mut call.audit)
+                .await?;
             let tasks = self
                 .store
                 .list_care_tasks(&caller.agency, id)
@@ -247,6 +261,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let request_id = request_id(&mut v, "request_id", &req.request_id);
             let conference = v
                 .required("conference", req.conference.as_ref())
@@ -306,6 +323,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let conference_id = v.uuid("conference_id", &req.conference_id);
             let expected = v.etag("etag", &req.etag);
             let held_on = v.date("held_on", req.held_on.as_ref());
@@ -357,7 +377,9 @@ impl CaseApi {
             .await?;
         let req = request.into_inner();
         let result = async {
-            let id = super::case_id("case_id", &req.case_id, &mut call.audit)?;
+            let id = self
+                .case_id(&caller, "case_id", &req.case_id, &mut call.audit)
+                .await?;
             let conferences = self
                 .store
                 .list_conferences(&caller.agency, id)
@@ -389,6 +411,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let expected = v.etag("etag", &req.etag);
             let reason = v.text("reason", &req.reason, 2000);
             v.finish()?;
@@ -431,6 +456,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let expected = v.etag("etag", &req.etag);
             let reduction = v
                 .required("reduction", req.reduction.as_ref())

@@ -30,6 +30,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let request_id = request_id(&mut v, "request_id", &req.request_id);
             let review = v
                 .required("review", req.review.as_ref())
@@ -113,6 +116,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let review_id = v.uuid("review_id", &req.review_id);
             let expected = v.etag("etag", &req.etag);
             let decision = convert::decision_from(&mut v, req.decision.as_ref());
@@ -168,6 +174,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let review_id = v.uuid("review_id", &req.review_id);
             let expected = v.etag("etag", &req.etag);
             v.finish()?;
@@ -205,6 +214,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             let review_id = v.uuid("review_id", &req.review_id);
             let expected = v.etag("etag", &req.etag);
             let reason = v.text("reason", &req.reason, 2000);
@@ -240,7 +252,9 @@ impl CaseApi {
         let (caller, mut call) = self.begin(&request, Rpc::GetReadiness).await?;
         let req = request.into_inner();
         let result = async {
-            let id = super::case_id("case_id", &req.case_id, &mut call.audit)?;
+            let id = self
+                .case_id(&caller, "case_id", &req.case_id, &mut call.audit)
+                .await?;
             let (case, facts) = self
                 .store
                 .readiness_facts(&caller.agency, id)
@@ -270,6 +284,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             if req.case_version < 1 {
                 v.add(
                     "case_version",
@@ -332,6 +349,9 @@ impl CaseApi {
             let mut v = Violations::new();
             let id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = id;
+            if let Some(case_id) = id {
+                self.need_to_know(&caller, case_id, &mut call.audit).await?;
+            }
             if req.as_of_sequence < 0 {
                 v.add("as_of_sequence", "must not be negative");
             }

@@ -59,6 +59,8 @@ pub struct NewCase {
     pub goal: Goal,
     pub step: Step,
     pub assigned_caseworker: String,
+    pub team: String,
+    pub co_caseworker: Option<String>,
 }
 
 /// A stored case, with its board decisions (oldest `valid_from` first).
@@ -72,6 +74,10 @@ pub struct CaseRecord {
     pub goal: Goal,
     pub step: Step,
     pub assigned_caseworker: String,
+    /// The team whose leads may open the case.
+    pub team: String,
+    /// A second caseworker assigned to the case.
+    pub co_caseworker: Option<String>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -124,9 +130,50 @@ impl CaseRecord {
     }
 }
 
+/// Who a case is assigned to, and whether the asking subject holds an unexpired emergency grant
+/// for it: what need to know decides on (`landsby_domain::access`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseAccess {
+    pub caseworker: String,
+    pub co_caseworker: Option<String>,
+    pub team: String,
+    pub grant: bool,
+}
+
+impl CaseAccess {
+    /// The assignment, as the domain's rule takes it.
+    pub fn assignment(&self) -> landsby_domain::access::Assignment<'_> {
+        landsby_domain::access::Assignment {
+            caseworker: &self.caseworker,
+            co_caseworker: self.co_caseworker.as_deref(),
+            team: &self.team,
+        }
+    }
+}
+
+/// A grant of emergency access to a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassGrant {
+    pub id: Uuid,
+    pub subject: String,
+    pub reason: String,
+    pub granted_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The cases a list may show to its caller: None for every case of the agency (the worker),
+/// else those assigned to `caseworker` (responsible or co-caseworker) or belonging to one of `teams`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Visibility {
+    pub caseworker: Option<String>,
+    pub teams: Vec<String>,
+}
+
 /// Filters of ListCases; `None` matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaseFilter {
+    /// Need to know: which cases the caller may see at all (None: all of the agency's).
+    pub visible_to: Option<Visibility>,
     pub assigned_caseworker: Option<String>,
     pub step: Option<Step>,
     pub goal: Option<Goal>,
@@ -342,6 +389,8 @@ mod tests {
             goal: Goal::Reunification,
             step: Step::Safety,
             assigned_caseworker: "cw".into(),
+            team: "team-1".into(),
+            co_caseworker: None,
             version: 1,
             created_at: now,
             updated_at: now,

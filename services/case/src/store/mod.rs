@@ -7,12 +7,12 @@ mod rows;
 mod sql;
 
 use crate::model::{
-    BoardDecisionRecord, CareTaskRecord, CaseChange, CaseFilter, CaseRecord, ConferenceOutcome,
-    ConferenceRecord, GoalChange, GoalRecord, Idempotency, MemberChange, MemberFields,
-    NewBoardDecision, NewCase, NewConference, NewReview, ReviewFilter, ReviewRecord, Settle,
-    Snapshot, VillageMemberRecord, VisitFact,
+    BoardDecisionRecord, BreakGlassGrant, CareTaskRecord, CaseAccess, CaseChange, CaseFilter,
+    CaseRecord, ConferenceOutcome, ConferenceRecord, GoalChange, GoalRecord, Idempotency,
+    MemberChange, MemberFields, NewBoardDecision, NewCase, NewConference, NewReview, ReviewFilter,
+    ReviewRecord, Settle, Snapshot, VillageMemberRecord, VisitFact,
 };
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use landsby_domain::AgencyId;
 use landsby_domain::care::{CareTaskKind, Holder};
 use landsby_domain::readiness::Facts;
@@ -46,6 +46,25 @@ pub trait CaseStore: Send + Sync + 'static {
 
     /// One case.
     async fn get_case(&self, agency: &AgencyId, id: Uuid) -> Result<Option<CaseRecord>, ApiError>;
+
+    /// Who the case is assigned to, and whether `subject` holds a grant of emergency access to it
+    /// unexpired at `now`; None when the agency has no such case.
+    async fn case_access(
+        &self,
+        agency: &AgencyId,
+        id: Uuid,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CaseAccess>, ApiError>;
+
+    /// Records a grant of emergency access to the case, with its audit row (flagged).
+    async fn grant_break_glass(
+        &self,
+        agency: &AgencyId,
+        case_id: Uuid,
+        grant: BreakGlassGrant,
+        audit: AuditEntry,
+    ) -> Result<(), ApiError>;
 
     /// The snapshots of the cases `ids` this agency has, in the order of `ids`, all read in one
     /// transaction with one statement per table.

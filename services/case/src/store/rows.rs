@@ -28,7 +28,7 @@ macro_rules! case_columns {
          version, created_at, updated_at, closed_at, close_reason, step_since, \
          conference_waiver_reason, follow_up_reduced_on, follow_up_reduced_until, \
          follow_up_reduction_reason, due_reviews_case_version, due_reviews_policy_version, \
-         visit_facts_sequence, frame_complete, due_reviews_computed_on"
+         visit_facts_sequence, frame_complete, due_reviews_computed_on, team, co_caseworker"
     };
 }
 pub(crate) use case_columns;
@@ -68,6 +68,26 @@ fn code<T>(parse: fn(&str) -> Option<T>, value: &str, what: &str) -> Result<T, A
     parse(value).ok_or_else(|| corrupt(what))
 }
 
+/// A case's assignment and whether a subject holds an unexpired grant to it (`CASE_ACCESS`).
+#[derive(sqlx::FromRow)]
+pub struct AccessRow {
+    pub assigned_caseworker: String,
+    pub co_caseworker: Option<String>,
+    pub team: String,
+    pub granted: bool,
+}
+
+impl AccessRow {
+    pub fn into_access(self) -> crate::model::CaseAccess {
+        crate::model::CaseAccess {
+            caseworker: self.assigned_caseworker,
+            co_caseworker: self.co_caseworker,
+            team: self.team,
+            grant: self.granted,
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub struct CaseRow {
     pub id: Uuid,
@@ -102,6 +122,8 @@ pub struct CaseRow {
     pub visit_facts_sequence: Option<i64>,
     pub frame_complete: bool,
     pub due_reviews_computed_on: Option<NaiveDate>,
+    pub team: String,
+    pub co_caseworker: Option<String>,
 }
 
 impl CaseRow {
@@ -138,6 +160,8 @@ impl CaseRow {
             goal: code(Goal::parse, &self.goal, "goal")?,
             step: code(Step::parse, &self.step, "step")?,
             assigned_caseworker: self.assigned_caseworker,
+            team: self.team,
+            co_caseworker: self.co_caseworker,
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,

@@ -324,7 +324,7 @@ async fn list_pages_through_every_case_once_in_creation_order(backend: Backend) 
 
 async fn list_filters_by_caseworker_step_goal_and_status(backend: Backend) {
     let server = server(backend).await;
-    let mut cw = Client::caseworker(&server);
+    let mut cw = Client::team_lead(&server);
     let a = cw.create(new_case()).await.unwrap();
     let mut other = new_case();
     other.assigned_caseworker = "caseworker-2".into();
@@ -450,7 +450,7 @@ async fn tampered_and_foreign_page_tokens_are_refused(backend: Backend) {
 
 async fn update_changes_only_the_fields_in_the_mask(backend: Backend) {
     let server = server(backend).await;
-    let mut cw = Client::caseworker(&server);
+    let mut cw = Client::team_lead(&server);
     let created = cw.create(new_case()).await.unwrap();
     let mut change = created.clone();
     change.child.as_mut().unwrap().given_name = "Emma Sofie".into();
@@ -489,7 +489,7 @@ async fn update_changes_only_the_fields_in_the_mask(backend: Backend) {
 
 async fn a_stale_etag_is_aborted_and_changes_nothing(backend: Backend) {
     let server = server(backend).await;
-    let mut cw = Client::caseworker(&server);
+    let mut cw = Client::team_lead(&server);
     let created = cw.create(new_case()).await.unwrap();
     let mut first = created.clone();
     first.assigned_caseworker = "caseworker-2".into();
@@ -549,7 +549,7 @@ async fn unknown_and_decision_only_fields_in_a_mask_are_refused(backend: Backend
 
 async fn a_closed_case_can_be_read_but_not_changed(backend: Backend) {
     let server = server(backend).await;
-    let mut cw = Client::caseworker(&server);
+    let mut cw = Client::team_lead(&server);
     let created = cw.create(new_case()).await.unwrap();
     let req = cw.req(pb::CloseCaseRequest {
         case_id: created.id.clone(),

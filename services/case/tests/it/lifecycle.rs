@@ -245,13 +245,8 @@ async fn a_caller_past_their_rate_is_told_to_wait_and_others_are_not(backend: Ba
     );
     let info = err.get_details_error_info().expect("a reason");
     assert_eq!(info.reason, "RATE_LIMITED");
-    // Another caseworker of the agency has their own allowance; the worker is not limited.
-    let mut other = Client::as_role(
-        &server,
-        "caseworker-2",
-        landsby_testkit::AGENCY,
-        &[Role::Caseworker],
-    );
+    // Another person of the agency has their own allowance; the worker is not limited.
+    let mut other = Client::team_lead(&server);
     other.get(&case.id).await.unwrap();
     let mut worker = Client::as_role(
         &server,

@@ -51,6 +51,7 @@ fn audit(agency: &AgencyId) -> AuditEntry {
         subject: "cw".into(),
         agency: agency.clone(),
         roles: vec![Role::Caseworker],
+        teams: vec![],
     };
     AuditEntry::new(&caller, "test/Call", now())
 }
@@ -80,6 +81,8 @@ fn new_case(worker: &str) -> NewCase {
         goal: Goal::Reunification,
         step: Step::Safety,
         assigned_caseworker: worker.into(),
+        team: "team-1".into(),
+        co_caseworker: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn audit() -> AuditEntry {
         subject: "caseworker-1".into(),
         agency: AgencyId::parse("0301").unwrap(),
         roles: vec![landsby_domain::Role::Caseworker],
+        teams: vec![],
     };
     AuditEntry::new(
         &caller,

@@ -63,6 +63,26 @@ impl VisitationApi {
             .await
     }
 
+    /// Need to know, decided where the assignments are: a staff caller touches a case's visitation
+    /// only if the case service lets them open the case (asked on their behalf; it audits that read
+    /// and flags emergency access). Otherwise `resource` is not found, as if it were not there. The
+    /// worker acts for the whole agency and is not asked.
+    async fn need_to_know(
+        &self,
+        caller: &Caller,
+        on_behalf: &OnBehalf,
+        case_id: Uuid,
+        resource: &'static str,
+    ) -> Result<(), ApiError> {
+        if caller.has_any(&[landsby_domain::Role::Service]) {
+            return Ok(());
+        }
+        match self.case.may_open(on_behalf, case_id).await {
+            Err(ApiError::NotFound { .. }) => Err(ApiError::NotFound { resource }),
+            other => other,
+        }
+    }
+
     /// The case as the case service has it now, for an open case only.
     async fn open_case(&self, on_behalf: &OnBehalf, case_id: Uuid) -> Result<CaseFacts, ApiError> {
         let facts = self.case.facts(on_behalf, case_id).await?;

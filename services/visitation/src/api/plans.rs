@@ -46,6 +46,7 @@ impl VisitationApi {
         request: Request<pb::GetVisitationPlanRequest>,
     ) -> Result<Response<pb::GetVisitationPlanResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::GetVisitationPlan).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
             let id = id("plan_id", &req.plan_id)?;
@@ -57,6 +58,8 @@ impl VisitationApi {
                         resource: "visitation plan",
                     })?;
             call.audit.case_id = Some(plan.case_id);
+            self.need_to_know(&caller, &on_behalf, plan.case_id, "visitation plan")
+                .await?;
             Ok((plan, vec![id]))
         }
         .await;
@@ -71,6 +74,7 @@ impl VisitationApi {
         request: Request<pb::ListVisitationPlansRequest>,
     ) -> Result<Response<pb::ListVisitationPlansResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::ListVisitationPlans).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
@@ -81,6 +85,8 @@ impl VisitationApi {
             let (Some(case_id), Some(limit)) = (case_id, limit) else {
                 return Err(ApiError::internal("validated list without its parts"));
             };
+            self.need_to_know(&caller, &on_behalf, case_id, "case")
+                .await?;
             let scope = format!("ListVisitationPlans|{}|{case_id}", caller.agency);
             let after = self
                 .tokens
@@ -156,6 +162,7 @@ impl VisitationApi {
         request: Request<pb::ListScopeVersionsRequest>,
     ) -> Result<Response<pb::ListScopeVersionsResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::ListScopeVersions).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
@@ -178,6 +185,8 @@ impl VisitationApi {
                     resource: "visitation plan",
                 })?;
             call.audit.case_id = Some(plan.case_id);
+            self.need_to_know(&caller, &on_behalf, plan.case_id, "visitation plan")
+                .await?;
             let (versions, token) = self.tokens.page(rows, limit, &scope, |v| v.version).await?;
             Ok(((versions, token), vec![plan_id]))
         }
@@ -291,7 +300,15 @@ impl VisitationApi {
                     },
                 )?;
                 call.audit.case_id = Some(plan.case_id);
-                let facts = self.open_case(&on_behalf, plan.case_id).await?;
+                let facts =
+                    self.open_case(&on_behalf, plan.case_id)
+                        .await
+                        .map_err(|e| match e {
+                            ApiError::NotFound { .. } => ApiError::NotFound {
+                                resource: "visitation plan",
+                            },
+                            other => other,
+                        })?;
                 let floor = facts.floor_for(plan.parent_id).cloned();
                 let secret = facts.secret_address;
                 let change: crate::store::PlanChange = Box::new(move |plan| {
@@ -327,6 +344,7 @@ impl VisitationApi {
         request: Request<pb::ProposeScheduleRequest>,
     ) -> Result<Response<pb::ProposeScheduleResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::ProposeSchedule).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let now = call.audit.at;
         let result = async {
@@ -371,6 +389,8 @@ impl VisitationApi {
                         resource: "visitation plan",
                     })?;
             call.audit.case_id = Some(plan.case_id);
+            self.need_to_know(&caller, &on_behalf, plan.case_id, "visitation plan")
+                .await?;
             let from = from.unwrap_or_else(|| oslo_date(now));
             let window_start =
                 oslo_instant(from.and_time(NaiveTime::MIN)).unwrap_or(now) - Duration::days(1);

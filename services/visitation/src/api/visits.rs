@@ -9,13 +9,13 @@ use crate::model::visits::{self, check_against_plan, wrong_status};
 use crate::model::{Frame, Idempotency, NewVisit, NoShow, VisitRecord, VisitStatus};
 use crate::store::{VisitChange, VisitFilter};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use landsby_domain::AgencyId;
+use landsby_domain::Role;
 use landsby_domain::time::{oslo_instant, oslo_local};
-use landsby_platform::ApiError;
 use landsby_platform::audit::AuditEntry;
 use landsby_platform::client::OnBehalf;
 use landsby_platform::pagination::page_size;
 use landsby_platform::validate::{Violations, known, request_id, timestamp_to_proto};
+use landsby_platform::{ApiError, Caller};
 use landsby_proto::visitation::{self as pb, visitation_event::Change as EventChange};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -86,20 +86,23 @@ fn start_of(v: &VisitRecord) -> Option<prost_types::Timestamp> {
 
 impl VisitationApi {
     /// The visit a change is about, named (with its case) in the call's audit row whether the
-    /// change is made or refused.
+    /// change is made or refused; not found unless the caller has need to know of its case.
     async fn visit_to_change(
         &self,
-        agency: &AgencyId,
+        caller: &Caller,
+        on_behalf: &OnBehalf,
         id: Uuid,
         audit: &mut AuditEntry,
     ) -> Result<VisitRecord, ApiError> {
         audit.resource_ids = vec![id];
         let visit = self
             .store
-            .get_visit(agency, id)
+            .get_visit(&caller.agency, id)
             .await?
             .ok_or(ApiError::NotFound { resource: "visit" })?;
         audit.case_id = Some(visit.case_id);
+        self.need_to_know(caller, on_behalf, visit.case_id, "visit")
+            .await?;
         Ok(visit)
     }
 
@@ -203,6 +206,7 @@ impl VisitationApi {
         request: Request<pb::GetVisitRequest>,
     ) -> Result<Response<pb::GetVisitResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::GetVisit).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
             let id = id("visit_id", &req.visit_id)?;
@@ -212,6 +216,8 @@ impl VisitationApi {
                 .await?
                 .ok_or(ApiError::NotFound { resource: "visit" })?;
             call.audit.case_id = Some(visit.case_id);
+            self.need_to_know(&caller, &on_behalf, visit.case_id, "visit")
+                .await?;
             Ok((visit, vec![id]))
         }
         .await;
@@ -226,11 +232,19 @@ impl VisitationApi {
         request: Request<pb::ListVisitsRequest>,
     ) -> Result<Response<pb::ListVisitsResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::ListVisits).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
             let limit = page_size(&mut v, "page_size", req.page_size);
             let case_id = v.optional_uuid("case_id", &req.case_id);
+            let worker = caller.has_any(&[Role::Service]);
+            if !worker && req.case_id.is_empty() {
+                v.add(
+                    "case_id",
+                    "is required: staff list the visits of one case at a time (need to know)",
+                );
+            }
             let parent_id = v.optional_uuid("parent_id", &req.parent_id);
             let participant_id = v.optional_uuid("participant_id", &req.participant_id);
             let supervisor = v.optional_text("supervisor", &req.supervisor, 200);
@@ -272,6 +286,10 @@ impl VisitationApi {
                 return Err(ApiError::internal("validated list without its parts"));
             };
             call.audit.case_id = case_id;
+            if let Some(case_id) = case_id {
+                self.need_to_know(&caller, &on_behalf, case_id, "case")
+                    .await?;
+            }
             let filter = VisitFilter {
                 case_id,
                 parent_id,
@@ -372,7 +390,7 @@ impl VisitationApi {
                 return Err(ApiError::internal("validated update without its parts"));
             };
             let current = self
-                .visit_to_change(&caller.agency, id, &mut call.audit)
+                .visit_to_change(&caller, &on_behalf, id, &mut call.audit)
                 .await?;
             let facts = self.open_case(&on_behalf, current.case_id).await?;
             // Only participants being set are checked: the ones a visit has were checked already.
@@ -470,7 +488,7 @@ impl VisitationApi {
         let result = async {
             let (id, expected) = id_and_etag(&req.visit_id, &req.etag)?;
             let current = self
-                .visit_to_change(&caller.agency, id, &mut call.audit)
+                .visit_to_change(&caller, &on_behalf, id, &mut call.audit)
                 .await?;
             let secret = self
                 .open_case(&on_behalf, current.case_id)
@@ -501,6 +519,7 @@ impl VisitationApi {
         request: Request<pb::CancelVisitRequest>,
     ) -> Result<Response<pb::CancelVisitResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::CancelVisit).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let at = call.audit.at;
         let result = async {
@@ -521,7 +540,7 @@ impl VisitationApi {
                     "validated cancellation without its parts",
                 ));
             };
-            self.visit_to_change(&caller.agency, id, &mut call.audit)
+            self.visit_to_change(&caller, &on_behalf, id, &mut call.audit)
                 .await?;
             let change: VisitChange = Box::new(move |visit, _plan| {
                 let by = cancellation.cancelled_by;
@@ -549,6 +568,7 @@ impl VisitationApi {
         request: Request<pb::CompleteVisitRequest>,
     ) -> Result<Response<pb::CompleteVisitResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::CompleteVisit).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let at = call.audit.at;
         let result = async {
@@ -561,7 +581,7 @@ impl VisitationApi {
             let (Some(id), Some(expected), Some(report)) = (id, expected, report) else {
                 return Err(ApiError::internal("validated report without its parts"));
             };
-            self.visit_to_change(&caller.agency, id, &mut call.audit)
+            self.visit_to_change(&caller, &on_behalf, id, &mut call.audit)
                 .await?;
             let change: VisitChange = Box::new(move |visit, _plan| {
                 let (concern, involved) = (report.concern, report.foster_parents_involved());
@@ -590,6 +610,7 @@ impl VisitationApi {
         request: Request<pb::RecordNoShowRequest>,
     ) -> Result<Response<pb::RecordNoShowResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::RecordNoShow).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let at = call.audit.at;
         let result = async {
@@ -601,7 +622,7 @@ impl VisitationApi {
             let (Some(id), Some(expected), Some(note)) = (id, expected, note) else {
                 return Err(ApiError::internal("validated no-show without its parts"));
             };
-            self.visit_to_change(&caller.agency, id, &mut call.audit)
+            self.visit_to_change(&caller, &on_behalf, id, &mut call.audit)
                 .await?;
             let no_show = NoShow {
                 note,

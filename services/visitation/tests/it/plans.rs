@@ -751,9 +751,15 @@ async fn every_rpc_that_needs_the_case_service_is_unavailable_while_it_is_down(b
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
-    // Reading what this service holds does not need the case service; nothing changed.
-    assert_eq!(cw.plan(&plan.id).await.unwrap(), plan);
-    let listed = cw
+    // A caseworker's reads need it too: need to know is decided there.
+    assert_eq!(
+        cw.plan(&plan.id).await.unwrap_err().code(),
+        Code::Unavailable
+    );
+    // The worker reads what this service holds without it; nothing changed.
+    let mut worker = Client::on(&visitation, "landsby-worker", AGENCY, &[Role::Service]);
+    assert_eq!(worker.plan(&plan.id).await.unwrap(), plan);
+    let listed = worker
         .list(pb::ListVisitsRequest {
             case_id: family.case_id.clone(),
             ..Default::default()

@@ -43,6 +43,7 @@ fn audit(agency: &AgencyId) -> AuditEntry {
         subject: "cw".into(),
         agency: agency.clone(),
         roles: vec![Role::Caseworker],
+        teams: vec![],
     };
     AuditEntry::new(&caller, "test/Call", now())
 }

@@ -636,8 +636,18 @@ async fn visits_are_listed_by_start_with_filters_a_page_at_a_time(backend: Backe
         r
     };
     let foster_id = family.foster_id.clone();
+    // Staff list one case's visits at a time (need to know).
+    let err = cw
+        .list(pb::ListVisitsRequest {
+            participant_id: foster_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["case_id"]);
     let r = cw
         .list(pb::ListVisitsRequest {
+            case_id: family.case_id.clone(),
             participant_id: foster_id,
             ..Default::default()
         })
@@ -690,6 +700,8 @@ async fn visits_are_listed_by_start_with_filters_a_page_at_a_time(backend: Backe
     assert_eq!(ids(&second), [c.id.as_str()]);
     let err = cw
         .list(pb::ListVisitsRequest {
+            case_id: family.case_id.clone(),
+            supervisor: "staff-1".into(),
             page_size: 2,
             page_token: first.next_page_token.clone(),
             ..Default::default()
@@ -721,16 +733,16 @@ async fn visits_are_listed_by_start_with_filters_a_page_at_a_time(backend: Backe
             "status"
         ]
     );
-    // Another agency sees none of them.
+    // Another agency sees none of them: the case is not there for it.
     let mut bergen = Client::as_role(&env, "cw", OTHER_AGENCY, &[Role::Caseworker]);
-    let r = bergen
+    let err = bergen
         .list(pb::ListVisitsRequest {
             case_id: family.case_id.clone(),
             ..Default::default()
         })
         .await
-        .unwrap();
-    assert!(r.visits.is_empty());
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
 }
 
 async fn a_completed_visit_with_a_concern_is_in_the_feed_once_with_its_flag(backend: Backend) {

@@ -2,13 +2,14 @@
 
 use super::{Q, SqlCaseStore, group_decisions, limit, not_found};
 use crate::model::{
-    self, BoardDecisionRecord, CaseChange, CaseFilter, CaseRecord, ConferenceAction, ContactPoint,
-    Idempotency, MemberChange, MemberFields, NewBoardDecision, NewCase, ReviewOutcome, Snapshot,
-    VillageMemberRecord,
+    self, BoardDecisionRecord, BreakGlassGrant, CaseChange, CaseFilter, CaseRecord,
+    ConferenceAction, ContactPoint, Idempotency, MemberChange, MemberFields, NewBoardDecision,
+    NewCase, ReviewOutcome, Snapshot, VillageMemberRecord,
 };
 use crate::store::rows::{
-    CareTaskRow, CaseRow, ConferenceRow, CountsRow, DecisionRow, FloorJson, GoalRow, MemberRow,
-    ReviewRow, VisitFactRow, case_columns, decision_columns, member_columns, review_columns,
+    AccessRow, CareTaskRow, CaseRow, ConferenceRow, CountsRow, DecisionRow, FloorJson, GoalRow,
+    MemberRow, ReviewRow, VisitFactRow, case_columns, decision_columns, member_columns,
+    review_columns,
 };
 use crate::store::{CaseStore, DecisionCursor};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -23,13 +24,20 @@ use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use std::collections::HashMap;
 use uuid::Uuid;
 
+/// Followed by [`LIST_CASES_END`], or by a need-to-know condition and then it.
 const LIST_CASES: &str = concat!(
     "SELECT ",
     case_columns!(),
     " FROM cases WHERE agency = $1 AND ($2 IS NULL OR assigned_caseworker = $2) \
      AND ($3 IS NULL OR step = $3) AND ($4 IS NULL OR goal = $4) AND ($5 IS NULL OR status = $5) \
-     AND ($6 IS NULL OR id > $6) ORDER BY id LIMIT $7"
+     AND ($6 IS NULL OR id > $6)"
 );
+const LIST_CASES_END: &str = " ORDER BY id LIMIT $7";
+const CASE_ACCESS: &str = "SELECT assigned_caseworker, co_caseworker, team, \
+    EXISTS (SELECT 1 FROM break_glass_grants g WHERE g.agency = $1 AND g.case_id = $2 \
+    AND g.subject = $3 AND g.expires_at > $4) AS granted FROM cases WHERE agency = $1 AND id = $2";
+const INSERT_GRANT: &str = "INSERT INTO break_glass_grants \
+    (id, agency, case_id, subject, reason, granted_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const INSERT_DECISION: &str = concat!(
     "INSERT INTO board_decisions (",
     decision_columns!(),
@@ -113,6 +121,7 @@ where
     for<'r> ConferenceRow: FromRow<'r, DB::Row>,
     for<'r> VisitFactRow: FromRow<'r, DB::Row>,
     for<'r> CountsRow: FromRow<'r, DB::Row>,
+    for<'r> AccessRow: FromRow<'r, DB::Row>,
 {
     async fn create_case(
         &self,
@@ -144,6 +153,8 @@ where
             goal: new.goal,
             step: new.step,
             assigned_caseworker: new.assigned_caseworker,
+            team: new.team,
+            co_caseworker: new.co_caseworker,
             version: 1,
             created_at: audit.at,
             updated_at: audit.at,
@@ -176,6 +187,52 @@ where
         let case = Self::load_case(&mut tx, agency, id, false).await?;
         tx.commit().await?;
         Ok(case)
+    }
+
+    async fn case_access(
+        &self,
+        agency: &AgencyId,
+        id: Uuid,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<model::CaseAccess>, ApiError> {
+        let row: Option<AccessRow> = sqlx::query_as(CASE_ACCESS)
+            .bind(agency.as_str().to_owned())
+            .bind(id)
+            .bind(subject.to_owned())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(AccessRow::into_access))
+    }
+
+    async fn grant_break_glass(
+        &self,
+        agency: &AgencyId,
+        case_id: Uuid,
+        grant: BreakGlassGrant,
+        mut audit: AuditEntry,
+    ) -> Result<(), ApiError> {
+        audit.case_id = Some(case_id);
+        audit.resource_ids = vec![grant.id];
+        audit.break_glass = true;
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        if !Self::case_exists(&mut tx, agency, case_id).await? {
+            return Err(ApiError::NotFound { resource: "case" });
+        }
+        sqlx::query(INSERT_GRANT)
+            .bind(grant.id)
+            .bind(agency.as_str().to_owned())
+            .bind(case_id)
+            .bind(grant.subject)
+            .bind(grant.reason)
+            .bind(grant.granted_at)
+            .bind(grant.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn snapshots(&self, agency: &AgencyId, ids: &[Uuid]) -> Result<Vec<Snapshot>, ApiError> {
@@ -260,8 +317,34 @@ where
         n: usize,
     ) -> Result<Vec<CaseRecord>, ApiError> {
         let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
-        let query: Q<'_, DB> = sqlx::query(LIST_CASES);
-        let rows: Vec<CaseRow> = Self::list_filter(query, agency, filter, after, n)
+        // Need to know: the caseworker's own cases and the teams' cases, as conditions on bound
+        // values ($8 the caseworker, then one placeholder per team).
+        let mut sql = LIST_CASES.to_owned();
+        if let Some(visible) = &filter.visible_to {
+            let teams = if visible.teams.is_empty() {
+                "NULL".to_owned()
+            } else {
+                landsby_platform::db::placeholders(9, visible.teams.len())
+            };
+            sql.push_str(&format!(
+                " AND (assigned_caseworker = $8 OR co_caseworker = $8 OR team IN ({teams}))"
+            ));
+        }
+        sql.push_str(LIST_CASES_END);
+        let mut query: Q<'_, DB> = Self::list_filter(
+            sqlx::query(sqlx::AssertSqlSafe(sql)),
+            agency,
+            filter,
+            after,
+            n,
+        );
+        if let Some(visible) = &filter.visible_to {
+            query = query.bind(visible.caseworker.clone());
+            for team in &visible.teams {
+                query = query.bind(team.clone());
+            }
+        }
+        let rows: Vec<CaseRow> = query
             .try_map(|row| CaseRow::from_row(&row))
             .fetch_all(&mut *tx)
             .await?;

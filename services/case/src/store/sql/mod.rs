@@ -58,7 +58,7 @@ const INSERT_CASE: &str = concat!(
     "INSERT INTO cases (",
     case_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
+     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)"
 );
 /// Same parameter order as INSERT_CASE, so one binder serves both.
 const UPDATE_CASE: &str = "UPDATE cases SET agency = $2, status = $3, child_given_name = $4, \
@@ -69,7 +69,7 @@ const UPDATE_CASE: &str = "UPDATE cases SET agency = $2, status = $3, child_give
     step_since = $23, conference_waiver_reason = $24, follow_up_reduced_on = $25, \
     follow_up_reduced_until = $26, follow_up_reduction_reason = $27, due_reviews_case_version = $28, \
     due_reviews_policy_version = $29, visit_facts_sequence = $30, frame_complete = $31, \
-    due_reviews_computed_on = $32 WHERE id = $1";
+    due_reviews_computed_on = $32, team = $33, co_caseworker = $34 WHERE id = $1";
 const BUMP_CASE: &str = "UPDATE cases SET version = version + 1, updated_at = $2 WHERE id = $1";
 const CASE_DECISIONS: &str = concat!(
     "SELECT ",
@@ -320,6 +320,8 @@ where
             .bind(c.visit_facts_sequence)
             .bind(c.frame_complete)
             .bind(stamp.and_then(|s| s.2))
+            .bind(c.team.clone())
+            .bind(c.co_caseworker.clone())
     }
 
     /// Writes the whole case row.

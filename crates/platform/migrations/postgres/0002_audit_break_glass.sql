@@ -1,0 +1,3 @@
+-- A call made under emergency access (break-glass) is flagged in its audit row (docs/security.md).
+ALTER TABLE audit_log ADD COLUMN break_glass BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX audit_log_break_glass ON audit_log (actor_agency, occurred_at) WHERE break_glass;
