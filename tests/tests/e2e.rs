@@ -166,6 +166,52 @@ async fn migrate_then_two_replicas_of_the_case_service_share_one_postgres_databa
             .expect("exits on SIGTERM");
         assert!(status.success());
     }
+
+    // The two replicas' audit rows form one chain; `landsby audit verify` finds a tampered row.
+    let pool = db.pool();
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let sealed = landsby_platform::audit_chain::seal(&pool, later)
+        .await
+        .unwrap();
+    assert!(sealed >= 3, "{sealed} rows sealed");
+    let verify = || {
+        command("landsby")
+            .args(["audit", "verify", "--service", "case"])
+            .env("LANDSBY_CASE__DATABASE_URL", db.url())
+            .env("LANDSBY_DATA_DIR", db.dir())
+            .output()
+            .unwrap()
+    };
+    let held = verify();
+    let stdout = String::from_utf8_lossy(&held.stdout);
+    assert!(held.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{sealed} sealed")) && stdout.contains("the audit chains hold"),
+        "{stdout}"
+    );
+    let landsby_platform::db::DbPool::Postgres(pg) = &pool else {
+        panic!("PostgreSQL")
+    };
+    let first: i64 = sqlx::query_scalar("SELECT MIN(id) FROM audit_log")
+        .fetch_one(pg)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        .execute(pg)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET actor_subject = 'someone-else' WHERE id = $1")
+        .bind(first)
+        .execute(pg)
+        .await
+        .unwrap();
+    let broken = verify();
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert!(!broken.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("case: row {first} was changed")),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -328,6 +328,13 @@ pub struct DatabaseConfig {
     /// How long SQLite waits for a lock before giving up.
     #[serde(with = "humantime_serde")]
     pub sqlite_busy_timeout: Duration,
+    /// How often each service adds its new audit rows to the audit log's hash chain.
+    #[serde(with = "humantime_serde")]
+    pub audit_seal_interval: Duration,
+    /// An audit row joins the chain once it is this old: longer than any call lasts, so that a row
+    /// that commits late is never passed over.
+    #[serde(with = "humantime_serde")]
+    pub audit_seal_after: Duration,
 }
 
 /// Token validation outside dev mode.
@@ -424,6 +431,8 @@ impl Default for DatabaseConfig {
             acquire_timeout: Duration::from_secs(3),
             health_interval: Duration::from_secs(2),
             sqlite_busy_timeout: Duration::from_secs(5),
+            audit_seal_interval: Duration::from_secs(10),
+            audit_seal_after: Duration::from_secs(120),
         }
     }
 }
@@ -612,6 +621,18 @@ impl Config {
         }
         if self.database.health_interval < Duration::from_millis(10) {
             return Err(invalid("database.health_interval", "must be at least 10ms"));
+        }
+        if self.database.audit_seal_interval < Duration::from_millis(10) {
+            return Err(invalid(
+                "database.audit_seal_interval",
+                "must be at least 10ms",
+            ));
+        }
+        if self.database.audit_seal_after <= self.server.request_timeout * 2 {
+            return Err(invalid(
+                "database.audit_seal_after",
+                "must exceed twice server.request_timeout, so that no late row is passed over",
+            ));
         }
         if self.auth.audience.trim().is_empty() {
             return Err(invalid("auth.audience", "must not be empty"));
@@ -881,6 +902,14 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "database.sqlite_busy_timeout",
         "How long SQLite waits for a lock before giving up.",
+    ),
+    (
+        "database.audit_seal_interval",
+        "How often each service adds its new audit rows to the audit log's hash chain (docs/security.md).",
+    ),
+    (
+        "database.audit_seal_after",
+        "An audit row joins the hash chain once it is this old; must exceed twice `server.request_timeout`.",
     ),
     (
         "auth.issuer",

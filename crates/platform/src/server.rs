@@ -250,6 +250,7 @@ pub async fn start(
     // the caller's delayed ACK (~40 ms).
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
 
+    let sealer_ready = ready.clone();
     let mut supervisor = tokio::spawn(supervise_database(
         db.clone(),
         health_db,
@@ -260,6 +261,13 @@ pub async fn start(
         config.database.health_interval,
     ));
     let stop_supervisor = supervisor.abort_handle();
+    tokio::spawn(crate::audit_chain::run_sealer(
+        db.clone(),
+        config.database.audit_seal_interval,
+        config.database.audit_seal_after,
+        sealer_ready,
+        shutdown.clone(),
+    ));
 
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {

@@ -6,6 +6,7 @@
 
 mod access;
 mod api;
+mod chain;
 mod lifecycle;
 mod staircase;
 mod store;
