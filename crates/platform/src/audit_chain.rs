@@ -28,16 +28,16 @@ const BATCH: i64 = 500;
 /// An audit row as the chain covers it: every column.
 #[derive(Debug, Clone, FromRow)]
 pub struct ChainRow {
-    id: i64,
-    occurred_at: DateTime<Utc>,
-    actor_subject: String,
-    actor_agency: String,
-    actor_roles: String,
-    rpc: String,
-    case_id: Option<Uuid>,
-    resource_ids: Json<Vec<Uuid>>,
-    outcome: String,
-    break_glass: bool,
+    pub(crate) id: i64,
+    pub(crate) occurred_at: DateTime<Utc>,
+    pub(crate) actor_subject: String,
+    pub(crate) actor_agency: String,
+    pub(crate) actor_roles: String,
+    pub(crate) rpc: String,
+    pub(crate) case_id: Option<Uuid>,
+    pub(crate) resource_ids: Json<Vec<Uuid>>,
+    pub(crate) outcome: String,
+    pub(crate) break_glass: bool,
 }
 
 const ROWS_AFTER: &str = "SELECT id, occurred_at, actor_subject, actor_agency, actor_roles, rpc, \

@@ -88,6 +88,8 @@ pub trait Dialect: sqlx::Database {
     /// and key (`$2`) bound to it; `None` where writers already take turns (SQLite has one writer
     /// at a time). See [`lock`].
     const XACT_LOCK: Option<&'static str>;
+    /// A condition: the JSON array of ids `resource_ids` holds the id bound as text to `$10`.
+    const JSON_ARRAY_HAS_10: &'static str;
 }
 
 impl Dialect for sqlx::Postgres {
@@ -98,6 +100,7 @@ impl Dialect for sqlx::Postgres {
     // Two hashes make the lock's two 32-bit keys; a collision only makes two writers take turns.
     const XACT_LOCK: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))");
+    const JSON_ARRAY_HAS_10: &'static str = "resource_ids ? $10";
 }
 
 impl Dialect for sqlx::Sqlite {
@@ -107,6 +110,8 @@ impl Dialect for sqlx::Sqlite {
     const FOR_UPDATE: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
     const XACT_LOCK: Option<&'static str> = None;
+    const JSON_ARRAY_HAS_10: &'static str =
+        "EXISTS (SELECT 1 FROM json_each(resource_ids) WHERE value = $10)";
 }
 
 /// Makes the writers of (`space`, `key`) take turns until the end of their transactions: two

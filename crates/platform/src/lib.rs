@@ -4,6 +4,7 @@
 //! validation, page tokens and logging.
 
 pub mod audit;
+pub mod audit_api;
 pub mod audit_chain;
 pub mod auth;
 pub mod authz;

@@ -198,6 +198,7 @@ pub async fn start(
         .register_encoded_file_descriptor_set(landsby_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .with_service_name(def.grpc_service)
+        .with_service_name("landsby.audit.v1.AuditService")
         .with_service_name("grpc.health.v1.Health")
         .with_service_name("grpc.reflection.v1.ServerReflection")
         .build_v1()
@@ -206,6 +207,7 @@ pub async fn start(
         .register_encoded_file_descriptor_set(landsby_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .with_service_name(def.grpc_service)
+        .with_service_name("landsby.audit.v1.AuditService")
         .with_service_name("grpc.health.v1.Health")
         .with_service_name("grpc.reflection.v1alpha.ServerReflection")
         .build_v1alpha()
@@ -229,6 +231,11 @@ pub async fn start(
         shutdown: shutdown.clone(),
     })?
     .add_service(health_service)
+    .add_service(
+        landsby_proto::audit::audit_service_server::AuditServiceServer::new(
+            crate::audit_api::AuditApi::new(db.clone()),
+        ),
+    )
     .add_service(reflection_v1)
     .add_service(reflection_v1alpha);
 

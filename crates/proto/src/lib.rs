@@ -11,6 +11,11 @@ pub mod landsby {
             tonic::include_proto!("landsby.common.v1");
         }
     }
+    pub mod audit {
+        pub mod v1 {
+            tonic::include_proto!("landsby.audit.v1");
+        }
+    }
     pub mod case {
         pub mod v1 {
             tonic::include_proto!("landsby.case.v1");
@@ -33,6 +38,7 @@ pub mod landsby {
     }
 }
 
+pub use landsby::audit::v1 as audit;
 pub use landsby::case::v1 as case;
 pub use landsby::common::v1 as common;
 pub use landsby::notification::v1 as notification;
