@@ -33,26 +33,35 @@ struct Services {
     case: SocketAddr,
     visitation: SocketAddr,
     notification: SocketAddr,
-    _running: Vec<(Spawned, TestDb)>,
+    running: Vec<(Spawned, TestDb)>,
 }
+
+/// Our crates' debug lines too, so that the canary has more to be missing from.
+const DEBUG: (&str, &str) = (
+    "LANDSBY_LOG__LEVEL",
+    "info,landsby_platform=debug,landsby_case=debug,landsby_visitation=debug,\
+     landsby_notification=debug,landsby_worker=debug,apalis=debug",
+);
 
 impl Services {
     async fn start() -> Self {
+        let debug = (DEBUG.0, DEBUG.1.to_owned());
         let case_db = TestDb::new(Backend::Postgres).await;
-        let (case_process, case) = service("case", &case_db, &[]);
+        let (case_process, case) = service("case", &case_db, std::slice::from_ref(&debug));
         let visitation_db = TestDb::new(Backend::Postgres).await;
         let (visitation_process, visitation) = service(
             "visitation",
             &visitation_db,
-            &[("LANDSBY_ENDPOINTS__CASE", url(case))],
+            &[("LANDSBY_ENDPOINTS__CASE", url(case)), debug.clone()],
         );
         let notification_db = TestDb::new(Backend::Postgres).await;
-        let (notification_process, notification) = service("notification", &notification_db, &[]);
+        let (notification_process, notification) =
+            service("notification", &notification_db, &[debug]);
         Self {
             case,
             visitation,
             notification,
-            _running: vec![
+            running: vec![
                 (case_process, case_db),
                 (visitation_process, visitation_db),
                 (notification_process, notification_db),
@@ -81,8 +90,8 @@ fn heard_after_the_step_change(f: &Family) -> Vec<(String, String)> {
 /// A review advances the case from step 1 to 2; within a bound, the plan's scope is step 2's, a
 /// step 2 review is due, and each member of the village has exactly what their role should hear.
 /// Returns how long the worker took from the approval to the last notice.
-async fn the_heart_flow(suite: &Suite) -> Duration {
-    let mut f = suite.family(false).await;
+async fn the_heart_flow(suite: &Suite, secret: bool) -> Duration {
+    let mut f = suite.family(secret).await;
     let mut admin = suite.admin();
     admin.settled().await;
     suite.seed_readiness(&f).await;
@@ -134,7 +143,7 @@ async fn the_heart_flow_across_four_processes_on_postgres() {
     let (case_addr, visitation_addr, notification_addr) =
         (services.case, services.visitation, services.notification);
     let worker_db = TestDb::new(Backend::Postgres).await;
-    let (_worker, worker_addr) = service(
+    let (mut worker, worker_addr) = service(
         "worker",
         &worker_db,
         &[
@@ -144,6 +153,7 @@ async fn the_heart_flow_across_four_processes_on_postgres() {
             token_file(&worker_db.dir()),
             ("LANDSBY_JOBS__POLL_INTERVAL", "50ms".to_owned()),
             ("LANDSBY_JOBS__SWEEP_SCHEDULE", String::new()),
+            (DEBUG.0, DEBUG.1.to_owned()),
         ],
     );
     let suite = Suite {
@@ -153,8 +163,53 @@ async fn the_heart_flow_across_four_processes_on_postgres() {
         worker: serving(worker_addr).await,
         issuer: Arc::new(TestIssuer),
     };
-    let took = the_heart_flow(&suite).await;
+    let took = the_heart_flow(&suite, true).await;
     assert!(took < Duration::from_secs(30), "{took:?}");
+
+    // The canary: the child's identity number and name and the secret foster home's address went
+    // through every process; none of them is in any log line or job payload, and a refused request
+    // does not repeat them.
+    let case = landsby_testkit::case::new_case();
+    let child = case.child.clone().unwrap();
+    let home = case.placement.clone().unwrap().foster_home.unwrap();
+    let street = home.address.clone().unwrap().street;
+    let canaries = [
+        child.national_id.clone(),
+        child.given_name.clone(),
+        child.family_name.clone(),
+        street.clone(),
+        home.name.clone(),
+        "kari@example.no".to_owned(),
+        "98765432".to_owned(),
+    ];
+    let mut cases = suite.caseworker();
+    let mut wrong = case.clone();
+    wrong.child.as_mut().unwrap().birth_date = Some(landsby_testkit::case::date(2019, 1, 1));
+    let refused = cases.create(wrong).await.unwrap_err();
+    let told = format!("{} {:?}", refused.message(), refused.details());
+    let mut lines: Vec<String> = vec![told];
+    let mut services = services;
+    for (process, _) in &mut services.running {
+        lines.extend(process.output());
+    }
+    lines.extend(worker.output());
+    let payloads: Vec<String> = match worker_db.pool() {
+        landsby_platform::db::DbPool::Postgres(p) => {
+            sqlx::query_scalar("SELECT convert_from(job, 'UTF8') FROM apalis.jobs")
+                .fetch_all(&p)
+                .await
+                .unwrap()
+        }
+        landsby_platform::db::DbPool::Sqlite(_) => unreachable!("PostgreSQL"),
+    };
+    assert!(payloads.len() > 3, "{} job payloads", payloads.len());
+    assert!(lines.len() > 20, "{} log lines", lines.len());
+    for canary in &canaries {
+        assert!(!canary.is_empty());
+        for line in lines.iter().chain(&payloads) {
+            assert!(!line.contains(canary.as_str()), "{canary:?} in {line}");
+        }
+    }
 }
 
 /// `landsby up` prints where each service listens: `  <name>  <addr>   database …`.
@@ -203,7 +258,7 @@ async fn the_heart_flow_on_sqlite_through_landsby_up() {
         worker: serving(addrs[3]).await,
         issuer: Arc::new(DevIssuer(key)),
     };
-    let took = the_heart_flow(&suite).await;
+    let took = the_heart_flow(&suite, false).await;
     assert!(took < Duration::from_secs(30), "{took:?}");
     stop(up);
 }

@@ -215,7 +215,10 @@ async fn auditors_list_the_log_by_case_person_caller_and_time_and_hand_out_a_chi
     .unwrap()
     .into_inner();
     assert_eq!(by_person.events.len(), 1);
-    assert_eq!(by_person.events[0].resource_ids, std::slice::from_ref(&mum.id));
+    assert_eq!(
+        by_person.events[0].resource_ids,
+        std::slice::from_ref(&mum.id)
+    );
     // By caller, and emergency access only.
     let of_c9 = |break_glass_only| apb::ListAuditEventsRequest {
         subject: "caseworker-9".into(),
