@@ -23,6 +23,10 @@ pub enum JobError {
     /// is permanent.
     #[error("key used before: {0}")]
     KeyUsed(String),
+    /// The case closed while the job ran (FAILED_PRECONDITION `CASE_CLOSED`): a closed case's plans,
+    /// reviews and visits do not change, so the job has nothing left to do.
+    #[error("case closed: {0}")]
+    CaseClosed(String),
 }
 
 impl JobError {
@@ -44,6 +48,13 @@ impl JobError {
         }
         if status.code() == Code::InvalidArgument && fields == ["idempotency_key"] {
             return Self::KeyUsed(what);
+        }
+        let kinds: Vec<String> = status
+            .get_details_precondition_failure()
+            .map(|p| p.violations.into_iter().map(|v| v.r#type).collect())
+            .unwrap_or_default();
+        if status.code() == Code::FailedPrecondition && kinds == ["CASE_CLOSED"] {
+            return Self::CaseClosed(what);
         }
         match status.code() {
             Code::Unavailable
@@ -111,6 +122,20 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         tonic::Status::with_error_details(Code::InvalidArgument, "refused", details)
+    }
+
+    #[test]
+    fn a_case_closed_meanwhile_is_told_apart_from_other_preconditions() {
+        use tonic_types::{ErrorDetails, StatusExt};
+        let precondition = |kind: &str| {
+            let mut details = ErrorDetails::new();
+            details.add_precondition_failure_violation(kind, "cases/x", "closed");
+            tonic::Status::with_error_details(Code::FailedPrecondition, "no", details)
+        };
+        let closed = JobError::from_status(&precondition("CASE_CLOSED"), "visitation", "apply");
+        assert!(matches!(closed, JobError::CaseClosed(_)), "{closed:?}");
+        let other = JobError::from_status(&precondition("PLAN_FROZEN"), "visitation", "apply");
+        assert!(matches!(other, JobError::Permanent(_)), "{other:?}");
     }
 
     #[test]

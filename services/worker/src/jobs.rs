@@ -176,6 +176,10 @@ async fn handle(
             tracing::debug!(job = %id, kind, attempt, "job done");
             Ok(())
         }
+        Err(JobError::CaseClosed(reason)) => {
+            tracing::info!(job = %id, kind, attempt, %reason, "the case closed meanwhile: nothing to do");
+            Ok(())
+        }
         Err(JobError::Retry(reason)) if attempt < max => {
             let wait = backoff(ctx.config.backoff_base, ctx.config.backoff_max, attempt);
             tracing::info!(job = %id, kind, attempt, %reason, ?wait, "job failed; will retry");

@@ -51,9 +51,10 @@ fn api_error(e: JobError) -> ApiError {
         JobError::Retry(_) => ApiError::Unavailable {
             reason: "the worker's database is unavailable; retry later",
         },
-        JobError::Permanent(reason) | JobError::Gone(reason) | JobError::KeyUsed(reason) => {
-            ApiError::internal(reason)
-        }
+        JobError::Permanent(reason)
+        | JobError::Gone(reason)
+        | JobError::KeyUsed(reason)
+        | JobError::CaseClosed(reason) => ApiError::internal(reason),
     }
 }
 
