@@ -36,6 +36,7 @@ fn service(name: &str, db: &TestDb, extra: &[(&str, String)]) -> (Spawned, Socke
             "LANDSBY_AUTH__PUBLIC_KEY_FILES",
             format!("[\"{}\"]", keys().public_key_file().display()),
         )
+        .envs(landsby_testkit::personal_data_env())
         .env("LANDSBY_LOG__FORMAT", "json")
         // The tests seed hundreds of cases a second as one caseworker; the limit has its own tests.
         .env("LANDSBY_SERVER__CALLER_RATE", "0");

@@ -49,6 +49,18 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Where the services reach each other.
     pub endpoints: EndpointsConfig,
+    /// Keys for personal data at rest (national identity numbers).
+    pub personal_data: PersonalDataConfig,
+}
+
+/// Keys for national identity numbers at rest (crates/platform/src/pii.rs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersonalDataConfig {
+    /// Files with 32-byte AES-256-GCM keys (base64): the first seals, all open.
+    pub key_files: Vec<PathBuf>,
+    /// A file with the key (32 bytes or more, base64) of the hash that finds a number.
+    pub hash_key_file: PathBuf,
 }
 
 /// Where one service reaches another, as `http://host:port`. Empty: the other service's `listen`
@@ -393,6 +405,7 @@ impl Default for Config {
             worker: ServiceConfig::on_port(50054),
             jobs: JobsConfig::default(),
             endpoints: EndpointsConfig::default(),
+            personal_data: PersonalDataConfig::default(),
         }
     }
 }
@@ -1074,6 +1087,14 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "endpoints.case",
         "Where the other services reach the case service (`http://host:port`); empty: `case.listen` on this host.",
+    ),
+    (
+        "personal_data.key_files",
+        "Files with 32-byte AES-256-GCM keys (base64) for national identity numbers at rest: the first seals, all open. Required outside dev mode (dev: `<data_dir>/nin-key`). Secret.",
+    ),
+    (
+        "personal_data.hash_key_file",
+        "A file with the key (base64, 32 bytes or more) of the keyed hash that finds an identity number. Required outside dev mode (dev: `<data_dir>/nin-hash-key`). Secret.",
     ),
 ];
 

@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod jwks;
 pub mod outbox;
 pub mod pagination;
+pub mod pii;
 pub mod ratelimit;
 pub mod retry;
 pub mod secret;

@@ -278,9 +278,52 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.auth.issuer = TEST_ISSUER.into();
     config.auth.audience = TEST_AUDIENCE.into();
     config.auth.public_key_files = vec![keys().public_key_file.clone()];
+    let (key, hash) = personal_data_keys();
+    config.personal_data.key_files = vec![key.to_path_buf()];
+    config.personal_data.hash_key_file = hash.to_path_buf();
     config.database.health_interval = Duration::from_millis(100);
     config.server.shutdown_grace = Duration::from_secs(5);
     config
+}
+
+/// The identity-number keys every test of this process uses (one sealing key, one hash key), as
+/// `personal_data.key_files` and `personal_data.hash_key_file` name them.
+pub fn personal_data_keys() -> (&'static std::path::Path, &'static std::path::Path) {
+    static KEYS: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
+    let (_, key, hash) = KEYS.get_or_init(|| {
+        use base64::Engine;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (key, hash) = (dir.path().join("nin-key"), dir.path().join("nin-hash-key"));
+        let encode = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+        std::fs::write(&key, encode(7)).expect("write key");
+        std::fs::write(&hash, encode(11)).expect("write hash key");
+        (dir, key, hash)
+    });
+    (key, hash)
+}
+
+/// The environment that gives a service process the tests' identity-number keys.
+pub fn personal_data_env() -> [(&'static str, String); 2] {
+    let (key, hash) = personal_data_keys();
+    [
+        (
+            "LANDSBY_PERSONAL_DATA__KEY_FILES",
+            format!("[\"{}\"]", key.display()),
+        ),
+        (
+            "LANDSBY_PERSONAL_DATA__HASH_KEY_FILE",
+            hash.display().to_string(),
+        ),
+    ]
+}
+
+/// Installs the tests' identity-number keys as the process's (for store tests that use a store
+/// without a server; a server installs them at start).
+pub fn install_personal_data_keys() {
+    let config = test_config(std::path::Path::new("."));
+    landsby_platform::pii::install(
+        landsby_platform::pii::NinProtector::from_config(&config).expect("the test keys"),
+    );
 }
 
 /// A service running in this process, as its binary runs it, on a port of its own.

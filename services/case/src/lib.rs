@@ -22,6 +22,9 @@ pub const MIGRATIONS: Migrations = Migrations {
 };
 
 fn routes(ctx: ServiceContext) -> Result<Routes, landsby_platform::config::ConfigError> {
+    landsby_platform::pii::install(landsby_platform::pii::NinProtector::from_config(
+        &ctx.config,
+    )?);
     let limit = ctx.config.server.max_message_bytes;
     let tokens = landsby_platform::pagination::PageTokens::new(ctx.db.clone());
     let auditor = landsby_platform::audit::Auditor::new(ctx.db.clone());

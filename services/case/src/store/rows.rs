@@ -28,7 +28,8 @@ macro_rules! case_columns {
          version, created_at, updated_at, closed_at, close_reason, step_since, \
          conference_waiver_reason, follow_up_reduced_on, follow_up_reduced_until, \
          follow_up_reduction_reason, due_reviews_case_version, due_reviews_policy_version, \
-         visit_facts_sequence, frame_complete, due_reviews_computed_on, team, co_caseworker"
+         visit_facts_sequence, frame_complete, due_reviews_computed_on, team, co_caseworker, \
+         child_national_id_hash"
     };
 }
 pub(crate) use case_columns;
@@ -124,6 +125,8 @@ pub struct CaseRow {
     pub due_reviews_computed_on: Option<NaiveDate>,
     pub team: String,
     pub co_caseworker: Option<String>,
+    /// The keyed hash that finds the identity number (crates/platform/src/pii.rs).
+    pub child_national_id_hash: Option<String>,
 }
 
 impl CaseRow {
@@ -131,7 +134,8 @@ impl CaseRow {
         let national_id = match self.child_national_id {
             None => None,
             Some(s) => {
-                Some(NationalId::parse(&s).map_err(|_| corrupt("national identity number"))?)
+                let plain = landsby_platform::pii::protector()?.open(&s)?;
+                Some(NationalId::parse(&plain).map_err(|_| corrupt("national identity number"))?)
             }
         };
         Ok(CaseRecord {

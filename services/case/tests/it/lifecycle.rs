@@ -412,6 +412,7 @@ impl Process {
                 "LANDSBY_AUTH__PUBLIC_KEY_FILES",
                 format!("[\"{}\"]", keys().public_key_file().display()),
             )
+            .envs(landsby_testkit::personal_data_env())
             .env("LANDSBY_SERVER__SHUTDOWN_GRACE", grace)
             .env("LANDSBY_DATABASE__HEALTH_INTERVAL", "100ms")
             .env("LANDSBY_LOG__FORMAT", "json");

@@ -28,9 +28,36 @@ landsby_testkit::on_both_backends!(
     decisions_are_stored_with_their_floors_and_listed_newest_first,
     migrations_are_idempotent,
     a_retry_after_the_case_closed_gets_the_first_answer,
+    an_identity_number_is_stored_sealed_with_its_keyed_hash,
 );
 
+async fn an_identity_number_is_stored_sealed_with_its_keyed_hash(backend: Backend) {
+    let (db, store) = open(backend).await;
+    let a = agency();
+    let case = store
+        .create_case(&a, new_case("cw"), None, audit(&a))
+        .await
+        .unwrap();
+    let nin = case.child.national_id.clone().unwrap();
+    let sql = "SELECT child_national_id, child_national_id_hash FROM cases";
+    let (stored, hash): (Option<String>, Option<String>) = match db.pool() {
+        landsby_platform::db::DbPool::Postgres(p) => {
+            sqlx::query_as(sql).fetch_one(&p).await.unwrap()
+        }
+        landsby_platform::db::DbPool::Sqlite(p) => sqlx::query_as(sql).fetch_one(&p).await.unwrap(),
+    };
+    let stored = stored.unwrap();
+    assert!(stored.starts_with("enc1:"), "{stored}");
+    assert!(!stored.contains(nin.expose()));
+    let protector = landsby_platform::pii::protector().unwrap();
+    assert_eq!(hash.unwrap(), protector.lookup_hash(nin.expose()));
+    // Read back whole, and written again on a change.
+    let read = store.get_case(&a, case.id).await.unwrap().unwrap();
+    assert_eq!(read.child.national_id, Some(nin));
+}
+
 async fn open(backend: Backend) -> (TestDb, Arc<dyn Store>) {
+    landsby_testkit::install_personal_data_keys();
     let db = TestDb::new(backend).await;
     let pool = db.pool();
     pool.migrate(&landsby_case::MIGRATIONS).await.unwrap();
@@ -238,6 +265,7 @@ async fn an_update_with_a_stale_version_changes_nothing(backend: Backend) {
 }
 
 async fn a_failed_rule_rolls_the_whole_change_back_with_its_audit_row(backend: Backend) {
+    landsby_testkit::install_personal_data_keys();
     let db = TestDb::new(backend).await;
     let pool = db.pool();
     pool.migrate(&landsby_case::MIGRATIONS).await.unwrap();

@@ -168,7 +168,7 @@ where
             visit_facts_sequence: None,
             frame_complete: false,
         };
-        Self::bind_case(sqlx::query(super::INSERT_CASE), &case)
+        Self::bind_case(sqlx::query(super::INSERT_CASE), &case)?
             .execute(&mut *tx)
             .await?;
         let created = pb::CaseCreated {

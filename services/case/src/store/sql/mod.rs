@@ -58,7 +58,7 @@ const INSERT_CASE: &str = concat!(
     "INSERT INTO cases (",
     case_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)"
+     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)"
 );
 /// Same parameter order as INSERT_CASE, so one binder serves both.
 const UPDATE_CASE: &str = "UPDATE cases SET agency = $2, status = $3, child_given_name = $4, \
@@ -69,7 +69,8 @@ const UPDATE_CASE: &str = "UPDATE cases SET agency = $2, status = $3, child_give
     step_since = $23, conference_waiver_reason = $24, follow_up_reduced_on = $25, \
     follow_up_reduced_until = $26, follow_up_reduction_reason = $27, due_reviews_case_version = $28, \
     due_reviews_policy_version = $29, visit_facts_sequence = $30, frame_complete = $31, \
-    due_reviews_computed_on = $32, team = $33, co_caseworker = $34 WHERE id = $1";
+    due_reviews_computed_on = $32, team = $33, co_caseworker = $34, child_national_id_hash = $35 \
+    WHERE id = $1";
 const BUMP_CASE: &str = "UPDATE cases SET version = version + 1, updated_at = $2 WHERE id = $1";
 const CASE_DECISIONS: &str = concat!(
     "SELECT ",
@@ -285,16 +286,27 @@ where
         Ok(case)
     }
 
-    fn bind_case<'q>(q: Q<'q, DB>, c: &CaseRecord) -> Q<'q, DB> {
+    /// Binds every column of the case; the identity number sealed, with its lookup hash.
+    fn bind_case<'q>(q: Q<'q, DB>, c: &CaseRecord) -> Result<Q<'q, DB>, ApiError> {
         let reduction = c.follow_up_reduction.as_ref();
         let stamp = c.due_reviews_stamp.as_ref();
-        q.bind(c.id)
+        let (sealed, hash) = match c.child.national_id.as_ref() {
+            None => (None, None),
+            Some(n) => {
+                let protector = landsby_platform::pii::protector()?;
+                (
+                    Some(protector.seal(n.expose())?),
+                    Some(protector.lookup_hash(n.expose())),
+                )
+            }
+        };
+        Ok(q.bind(c.id)
             .bind(c.agency.as_str().to_owned())
             .bind(c.status.as_str().to_owned())
             .bind(c.child.given_name.clone())
             .bind(c.child.family_name.clone())
             .bind(c.child.birth_date)
-            .bind(c.child.national_id.as_ref().map(|n| n.expose().to_owned()))
+            .bind(sealed)
             .bind(c.placement.kind.as_str().to_owned())
             .bind(c.placement.start_date)
             .bind(c.placement.foster_home.name.clone())
@@ -322,11 +334,12 @@ where
             .bind(stamp.and_then(|s| s.2))
             .bind(c.team.clone())
             .bind(c.co_caseworker.clone())
+            .bind(hash))
     }
 
     /// Writes the whole case row.
     async fn save_case(conn: &mut DB::Connection, case: &CaseRecord) -> Result<(), ApiError> {
-        Self::bind_case(sqlx::query(UPDATE_CASE), case)
+        Self::bind_case(sqlx::query(UPDATE_CASE), case)?
             .execute(&mut *conn)
             .await?;
         Ok(())
