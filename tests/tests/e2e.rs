@@ -13,6 +13,11 @@ use landsby_testkit::{Backend, TEST_ISSUER, TestDb, keys};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The machine these tests share (2 cores): the sweep over 1,000 cases runs alone, the others side by
+/// side. Under the others' load its restarted run has been seen not to finish within its bound, a
+/// hang not yet explained (noted for the reliability work); alone it takes under a minute.
+static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn listening(line: &str) -> Option<SocketAddr> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     (v["message"] == "listening")
@@ -56,6 +61,7 @@ async fn serving(addr: SocketAddr) -> tonic::transport::Channel {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_then_two_replicas_of_the_case_service_share_one_postgres_database() {
+    let _machine = MACHINE.read().await;
     let db = TestDb::new(Backend::Postgres).await;
     let output = command("landsby")
         .arg("migrate")
@@ -217,6 +223,7 @@ async fn migrate_then_two_replicas_of_the_case_service_share_one_postgres_databa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_visitation_service_checks_an_adjustment_against_the_case_service_in_another_process() {
+    let _machine = MACHINE.read().await;
     use landsby_domain::Role;
     use landsby_proto::visitation::{
         self as vpb, visitation_service_client::VisitationServiceClient,
@@ -338,6 +345,7 @@ fn squashed(s: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_cut_off_by_kill_9_is_made_after_a_restart_and_no_log_shows_the_secret_address()
 {
+    let _machine = MACHINE.read().await;
     use landsby_proto::notification::{
         self as npb, notification_service_client::NotificationServiceClient,
     };

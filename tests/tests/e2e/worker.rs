@@ -139,6 +139,7 @@ async fn the_heart_flow(suite: &Suite, secret: bool) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_heart_flow_across_four_processes_on_postgres() {
+    let _machine = super::MACHINE.read().await;
     let services = Services::start().await;
     let (case_addr, visitation_addr, notification_addr) =
         (services.case, services.visitation, services.notification);
@@ -248,6 +249,7 @@ fn stop(mut up: Spawned) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_heart_flow_on_sqlite_through_landsby_up() {
+    let _machine = super::MACHINE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let (up, addrs) = landsby_up(dir.path());
     let (key, _) = landsby_platform::auth::dev_signing_key(dir.path()).unwrap();
@@ -267,6 +269,7 @@ async fn the_heart_flow_on_sqlite_through_landsby_up() {
 /// the care-task transfer, and the timeline shows what the worker did at each step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn landsby_demo_drives_a_case_up_the_staircase_and_prints_the_timeline() {
+    let _machine = super::MACHINE.read().await;
     let dir = tempfile::tempdir().unwrap();
     let (up, addrs) = landsby_up(dir.path());
     let mut cmd = command("landsby");
@@ -333,6 +336,7 @@ async fn jobs_by_status(db: &landsby_platform::db::DbPool) -> Vec<(String, i64)>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_over_1000_cases_killed_mid_way_finishes_after_a_restart_under_the_same_pod_name() {
+    let _machine = super::MACHINE.write().await;
     const CASES: usize = 1000;
     let services = Services::start().await;
     let (case_addr, visitation_addr, notification_addr) =
@@ -427,9 +431,12 @@ async fn a_sweep_over_1000_cases_killed_mid_way_finishes_after_a_restart_under_t
     // Restarted under the same pod name: it finds the sweep running, takes up the dead process's
     // jobs once they are stale, and finishes it.
     let mut second = sweep_once();
-    let (status, _) = second
-        .wait_exit(Duration::from_secs(300))
-        .expect("the second run finishes");
+    let Some((status, _)) = second.wait_exit(Duration::from_secs(300)) else {
+        let jobs = jobs_by_status(&pool).await;
+        let output = second.output();
+        let tail = &output[output.len().saturating_sub(40)..];
+        panic!("the second run did not finish: jobs {jobs:?}; its last lines: {tail:#?}");
+    };
     let output = second.output();
     assert!(status.success(), "{output:?}");
     let summary = output
@@ -499,6 +506,7 @@ async fn every_job(db: &landsby_platform::db::DbPool) -> Vec<JobRow> {
 /// running or pending; RetryJob brings it back and it completes once the service answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_dies_every_time_is_dead_after_its_attempts_and_retry_revives_it() {
+    let _machine = super::MACHINE.read().await;
     const MAX_ATTEMPTS: i32 = 3;
     let services = Services::start().await;
     let (case_addr, visitation_addr, notification_addr) =
