@@ -83,9 +83,19 @@ impl VisitationApi {
         }
     }
 
-    /// The case as the case service has it now, for an open case only.
-    async fn open_case(&self, on_behalf: &OnBehalf, case_id: Uuid) -> Result<CaseFacts, ApiError> {
-        let facts = self.case.facts(on_behalf, case_id).await?;
+    /// The case as the case service has it now, for an open case only. Reading it is the need-to-know
+    /// check too: a case the caller may not open is `resource` not found (the plan or visit the
+    /// call names, as if it were not there).
+    async fn open_case(
+        &self,
+        on_behalf: &OnBehalf,
+        case_id: Uuid,
+        resource: &'static str,
+    ) -> Result<CaseFacts, ApiError> {
+        let facts = match self.case.facts(on_behalf, case_id).await {
+            Err(ApiError::NotFound { .. }) => return Err(ApiError::NotFound { resource }),
+            other => other?,
+        };
         if !facts.open {
             return Err(ApiError::precondition(
                 "CASE_CLOSED",

@@ -228,7 +228,7 @@ impl VisitationApi {
                     "is a day still to come in Europe/Oslo",
                 ));
             }
-            let facts = self.open_case(&on_behalf, case_id).await?;
+            let facts = self.open_case(&on_behalf, case_id, "case").await?;
             if computed_from.case_version > facts.version {
                 return Err(ApiError::invalid(
                     "computed_from.case_version",
@@ -300,15 +300,9 @@ impl VisitationApi {
                     },
                 )?;
                 call.audit.case_id = Some(plan.case_id);
-                let facts =
-                    self.open_case(&on_behalf, plan.case_id)
-                        .await
-                        .map_err(|e| match e {
-                            ApiError::NotFound { .. } => ApiError::NotFound {
-                                resource: "visitation plan",
-                            },
-                            other => other,
-                        })?;
+                let facts = self
+                    .open_case(&on_behalf, plan.case_id, "visitation plan")
+                    .await?;
                 let floor = facts.floor_for(plan.parent_id).cloned();
                 let secret = facts.secret_address;
                 let change: crate::store::PlanChange = Box::new(move |plan| {

@@ -9,8 +9,8 @@ use crate::model::visits::{self, check_against_plan, wrong_status};
 use crate::model::{Frame, Idempotency, NewVisit, NoShow, VisitRecord, VisitStatus};
 use crate::store::{VisitChange, VisitFilter};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use landsby_domain::Role;
 use landsby_domain::time::{oslo_instant, oslo_local};
+use landsby_domain::{AgencyId, Role};
 use landsby_platform::audit::AuditEntry;
 use landsby_platform::client::OnBehalf;
 use landsby_platform::pagination::page_size;
@@ -86,21 +86,34 @@ fn start_of(v: &VisitRecord) -> Option<prost_types::Timestamp> {
 
 impl VisitationApi {
     /// The visit a change is about, named (with its case) in the call's audit row whether the
-    /// change is made or refused; not found unless the caller has need to know of its case.
+    /// change is made or refused. Need to know is checked by whoever calls this: through
+    /// [`VisitationApi::open_case`] where the change reads the case anyway, else by
+    /// [`Self::visit_to_change_checked`].
     async fn visit_to_change(
         &self,
-        caller: &Caller,
-        on_behalf: &OnBehalf,
+        agency: &AgencyId,
         id: Uuid,
         audit: &mut AuditEntry,
     ) -> Result<VisitRecord, ApiError> {
         audit.resource_ids = vec![id];
         let visit = self
             .store
-            .get_visit(&caller.agency, id)
+            .get_visit(agency, id)
             .await?
             .ok_or(ApiError::NotFound { resource: "visit" })?;
         audit.case_id = Some(visit.case_id);
+        Ok(visit)
+    }
+
+    /// [`Self::visit_to_change`], not found unless the caller has need to know of its case.
+    async fn visit_to_change_checked(
+        &self,
+        caller: &Caller,
+        on_behalf: &OnBehalf,
+        id: Uuid,
+        audit: &mut AuditEntry,
+    ) -> Result<VisitRecord, ApiError> {
+        let visit = self.visit_to_change(&caller.agency, id, audit).await?;
         self.need_to_know(caller, on_behalf, visit.case_id, "visit")
             .await?;
         Ok(visit)
@@ -169,7 +182,7 @@ impl VisitationApi {
                 return Ok(first);
             }
             let (start, end, local) = times(local, minutes)?;
-            let facts = self.open_case(&on_behalf, case_id).await?;
+            let facts = self.open_case(&on_behalf, case_id, "case").await?;
             check_people(&facts, Some(parent_id), &frame, "visit.frame")?;
             let new = NewVisit {
                 id: Uuid::now_v7(),
@@ -390,9 +403,9 @@ impl VisitationApi {
                 return Err(ApiError::internal("validated update without its parts"));
             };
             let current = self
-                .visit_to_change(&caller, &on_behalf, id, &mut call.audit)
+                .visit_to_change(&caller.agency, id, &mut call.audit)
                 .await?;
-            let facts = self.open_case(&on_behalf, current.case_id).await?;
+            let facts = self.open_case(&on_behalf, current.case_id, "visit").await?;
             // Only participants being set are checked: the ones a visit has were checked already.
             if let Some(frame) = &frame
                 && paths
@@ -488,10 +501,10 @@ impl VisitationApi {
         let result = async {
             let (id, expected) = id_and_etag(&req.visit_id, &req.etag)?;
             let current = self
-                .visit_to_change(&caller, &on_behalf, id, &mut call.audit)
+                .visit_to_change(&caller.agency, id, &mut call.audit)
                 .await?;
             let secret = self
-                .open_case(&on_behalf, current.case_id)
+                .open_case(&on_behalf, current.case_id, "visit")
                 .await?
                 .secret_address;
             let change: VisitChange = Box::new(move |visit, plan| {
@@ -540,7 +553,7 @@ impl VisitationApi {
                     "validated cancellation without its parts",
                 ));
             };
-            self.visit_to_change(&caller, &on_behalf, id, &mut call.audit)
+            self.visit_to_change_checked(&caller, &on_behalf, id, &mut call.audit)
                 .await?;
             let change: VisitChange = Box::new(move |visit, _plan| {
                 let by = cancellation.cancelled_by;
@@ -581,7 +594,7 @@ impl VisitationApi {
             let (Some(id), Some(expected), Some(report)) = (id, expected, report) else {
                 return Err(ApiError::internal("validated report without its parts"));
             };
-            self.visit_to_change(&caller, &on_behalf, id, &mut call.audit)
+            self.visit_to_change_checked(&caller, &on_behalf, id, &mut call.audit)
                 .await?;
             let change: VisitChange = Box::new(move |visit, _plan| {
                 let (concern, involved) = (report.concern, report.foster_parents_involved());
@@ -622,7 +635,7 @@ impl VisitationApi {
             let (Some(id), Some(expected), Some(note)) = (id, expected, note) else {
                 return Err(ApiError::internal("validated no-show without its parts"));
             };
-            self.visit_to_change(&caller, &on_behalf, id, &mut call.audit)
+            self.visit_to_change_checked(&caller, &on_behalf, id, &mut call.audit)
                 .await?;
             let no_show = NoShow {
                 note,
