@@ -42,6 +42,7 @@ fn service(name: &str, db: &TestDb, extra: &[(&str, String)]) -> (Spawned, Socke
             format!("[\"{}\"]", keys().public_key_file().display()),
         )
         .envs(landsby_testkit::personal_data_env())
+        .envs(landsby_testkit::pki::tls_env(&format!("landsby/{name}")))
         .env("LANDSBY_LOG__FORMAT", "json")
         // The tests seed hundreds of cases a second as one caseworker; the limit has its own tests.
         .env("LANDSBY_SERVER__CALLER_RATE", "0");
@@ -55,6 +56,13 @@ fn service(name: &str, db: &TestDb, extra: &[(&str, String)]) -> (Spawned, Socke
 
 async fn serving(addr: SocketAddr) -> tonic::transport::Channel {
     let channel = landsby_testkit::channel(addr);
+    landsby_testkit::wait_for_health(&channel, landsby_testkit::ServingStatus::Serving).await;
+    channel
+}
+
+/// As [`serving`], in plain text: `landsby up` in dev mode.
+async fn serving_plain(addr: SocketAddr) -> tonic::transport::Channel {
+    let channel = landsby_testkit::plain_channel(addr);
     landsby_testkit::wait_for_health(&channel, landsby_testkit::ServingStatus::Serving).await;
     channel
 }
@@ -236,7 +244,7 @@ async fn the_visitation_service_checks_an_adjustment_against_the_case_service_in
         TestDb::new(Backend::Postgres).await,
     );
     let (mut case_process, case_addr) = service("case", &case_db, &[]);
-    let endpoint = ("LANDSBY_ENDPOINTS__CASE", format!("http://{case_addr}"));
+    let endpoint = ("LANDSBY_ENDPOINTS__CASE", format!("https://{case_addr}"));
     let (mut visitation_process, visitation_addr) =
         service("visitation", &visitation_db, &[endpoint]);
 

@@ -274,13 +274,16 @@ fn demo(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    let tls = landsby_platform::tls::Tls::from_config(&config).map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let channel = |def: &ServiceDef| {
             let mut addr = (def.config)(&config).listen;
             if addr.ip().is_unspecified() {
                 addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
-            landsby_platform::client::channel(&format!("http://{addr}")).map_err(|e| e.to_string())
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            landsby_platform::client::channel(&format!("{scheme}://{addr}"), tls.as_ref())
+                .map_err(|e| e.to_string())
         };
         let channels = demo::Channels {
             case: channel(&landsby_case::SERVICE)?,

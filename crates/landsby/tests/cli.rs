@@ -78,7 +78,7 @@ async fn up_serves_every_service_and_a_dev_token_from_the_same_data_dir_works() 
         "the last line is the token alone: {stdout}"
     );
 
-    let channel = landsby_testkit::channel(addr);
+    let channel = landsby_testkit::plain_channel(addr);
     landsby_testkit::wait_for_health(&channel, landsby_testkit::ServingStatus::Serving).await;
     let mut client = CaseServiceClient::new(channel);
     let list = client
@@ -97,7 +97,7 @@ async fn up_serves_every_service_and_a_dev_token_from_the_same_data_dir_works() 
 
     // The visitation service reaches the case service where it really listens (port 0 above): a
     // case that does not exist there is NOT_FOUND, not UNAVAILABLE.
-    let channel = landsby_testkit::channel(visitation);
+    let channel = landsby_testkit::plain_channel(visitation);
     landsby_testkit::wait_for_health(&channel, landsby_testkit::ServingStatus::Serving).await;
     let mut visits = VisitationServiceClient::new(channel);
     let err = visits
@@ -129,7 +129,7 @@ async fn up_serves_every_service_and_a_dev_token_from_the_same_data_dir_works() 
     assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
 
     // The notification service answers too: a recipient with no preferences gets the defaults.
-    let channel = landsby_testkit::channel(notification);
+    let channel = landsby_testkit::plain_channel(notification);
     landsby_testkit::wait_for_health(&channel, landsby_testkit::ServingStatus::Serving).await;
     let mut notify = NotificationServiceClient::new(channel);
     let prefs = notify
@@ -151,6 +151,11 @@ async fn up_serves_every_service_and_a_dev_token_from_the_same_data_dir_works() 
         .wait_exit(Duration::from_secs(30))
         .expect("landsby up stops on Ctrl-C");
     assert!(status.success(), "{status:?}");
+    // Dev mode without tls.* speaks plain text (as the channels above did), and says so.
+    assert!(
+        up.output().iter().any(|l| l.contains("PLAIN TEXT")),
+        "no plain-text warning"
+    );
     for db in ["case.db", "visitation.db", "notification.db"] {
         assert!(
             dir.path().join(db).exists(),

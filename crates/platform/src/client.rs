@@ -5,6 +5,7 @@
 
 use crate::error::ApiError;
 use crate::server::Deadline;
+use crate::tls::Tls;
 use std::time::Duration;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -12,13 +13,24 @@ use tonic::transport::{Channel, Endpoint};
 /// The longest a call to another service may take when the caller set no deadline.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A lazily connecting channel to the service at `url` (`http://host:port`).
-pub fn channel(url: &str) -> Result<Channel, crate::config::ConfigError> {
-    let endpoint =
-        Endpoint::from_shared(url.to_owned()).map_err(|e| crate::config::ConfigError::Invalid {
-            setting: "endpoints",
-            problem: format!("{url}: {e}"),
-        })?;
+/// A lazily connecting channel to the service at `url`: `https://host:port` with mutual TLS when
+/// `tls` is given (the server's certificate must chain to `tls.ca_file` and be valid for `host`; this
+/// process shows its own), `http://host:port` in plain text in dev mode without TLS.
+pub fn channel(url: &str, tls: Option<&Tls>) -> Result<Channel, crate::config::ConfigError> {
+    let invalid = |problem: String| crate::config::ConfigError::Invalid {
+        setting: "endpoints",
+        problem,
+    };
+    let mut endpoint =
+        Endpoint::from_shared(url.to_owned()).map_err(|e| invalid(format!("{url}: {e}")))?;
+    if let Some(tls) = tls {
+        if !url.starts_with("https://") {
+            return Err(invalid(format!("{url}: must be https:// while tls is on")));
+        }
+        endpoint = endpoint
+            .tls_config(tls.client())
+            .map_err(|e| invalid(format!("{url}: {e}")))?;
+    }
     Ok(endpoint
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)

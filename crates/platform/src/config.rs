@@ -51,6 +51,46 @@ pub struct Config {
     pub endpoints: EndpointsConfig,
     /// Keys for personal data at rest (national identity numbers).
     pub personal_data: PersonalDataConfig,
+    /// Mutual TLS: this process's certificate and the CA its peers' certificates must chain to.
+    pub tls: TlsConfig,
+}
+
+/// Mutual TLS (crates/platform/src/tls.rs). All three files or none; none only in dev mode.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// This process's certificate chain (PEM): served to callers and shown to the services it calls.
+    pub cert_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
+    /// The CA certificates (PEM) that callers' and called services' certificates must chain to.
+    pub ca_file: PathBuf,
+    /// The SPIFFE trust domain of the identities in certificates (`spiffe://<domain>/…`).
+    pub trust_domain: String,
+    /// How long a TLS handshake may take.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            ca_file: PathBuf::new(),
+            trust_domain: "landsby".into(),
+            handshake_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether any of the three files is set (then all must be).
+    pub fn is_on(&self) -> bool {
+        [&self.cert_file, &self.key_file, &self.ca_file]
+            .iter()
+            .any(|p| !p.as_os_str().is_empty())
+    }
 }
 
 /// Keys for national identity numbers at rest (crates/platform/src/pii.rs).
@@ -406,6 +446,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             endpoints: EndpointsConfig::default(),
             personal_data: PersonalDataConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -487,7 +528,7 @@ impl ServiceConfig {
 }
 
 /// The configured endpoint, or one on the listen address (an unspecified address means this host).
-fn endpoint(configured: &str, listen: SocketAddr) -> String {
+fn endpoint(configured: &str, listen: SocketAddr, tls: bool) -> String {
     let configured = configured.trim();
     if !configured.is_empty() {
         return configured.to_owned();
@@ -502,7 +543,8 @@ fn endpoint(configured: &str, listen: SocketAddr) -> String {
     } else {
         listen
     };
-    format!("http://{host}")
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}")
 }
 
 /// A configuration that cannot be used; the message says which setting and why, never a secret.
@@ -589,17 +631,25 @@ impl Config {
 
     /// Where the case service is reached: `endpoints.case`, or its `listen` address.
     pub fn case_endpoint(&self) -> String {
-        endpoint(&self.endpoints.case, self.case.listen)
+        endpoint(&self.endpoints.case, self.case.listen, self.tls.is_on())
     }
 
     /// Where the visitation service is reached: `endpoints.visitation`, or its `listen` address.
     pub fn visitation_endpoint(&self) -> String {
-        endpoint(&self.endpoints.visitation, self.visitation.listen)
+        endpoint(
+            &self.endpoints.visitation,
+            self.visitation.listen,
+            self.tls.is_on(),
+        )
     }
 
     /// Where the notification service is reached: `endpoints.notification`, or its `listen` address.
     pub fn notification_endpoint(&self) -> String {
-        endpoint(&self.endpoints.notification, self.notification.listen)
+        endpoint(
+            &self.endpoints.notification,
+            self.notification.listen,
+            self.tls.is_on(),
+        )
     }
 
     /// Checks the values the types cannot.
@@ -749,6 +799,40 @@ impl Config {
                     "must be empty or an http:// or https:// URL",
                 ));
             }
+            if self.tls.is_on() && url.starts_with("http://") {
+                return Err(invalid(
+                    setting,
+                    "must be an https:// URL while tls is on (calls between services are mutual TLS)",
+                ));
+            }
+        }
+        let t = &self.tls;
+        if t.is_on()
+            && [&t.cert_file, &t.key_file, &t.ca_file]
+                .iter()
+                .any(|p| p.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                "tls",
+                "tls.cert_file, tls.key_file and tls.ca_file are set together or not at all",
+            ));
+        }
+        if t.trust_domain.is_empty()
+            || t.trust_domain.len() > 255
+            || !t
+                .trust_domain
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c))
+        {
+            return Err(invalid(
+                "tls.trust_domain",
+                "must be 1-255 characters of lower-case letters, digits, `-`, `.` and `_`",
+            ));
+        }
+        if t.handshake_timeout < Duration::from_millis(100)
+            || t.handshake_timeout > Duration::from_secs(60)
+        {
+            return Err(invalid("tls.handshake_timeout", "must be 100ms-60s"));
         }
         let j = &self.jobs;
         if j.agencies.is_empty()
@@ -1086,7 +1170,7 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ),
     (
         "endpoints.case",
-        "Where the other services reach the case service (`http://host:port`); empty: `case.listen` on this host.",
+        "Where the other services reach the case service (`https://host:port`, or `http://` in dev mode without TLS); empty: `case.listen` on this host.",
     ),
     (
         "personal_data.key_files",
@@ -1095,6 +1179,26 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "personal_data.hash_key_file",
         "A file with the key (base64, 32 bytes or more) of the keyed hash that finds an identity number. Required outside dev mode (dev: `<data_dir>/nin-hash-key`). Secret.",
+    ),
+    (
+        "tls.cert_file",
+        "This process's certificate chain (PEM), with its identity `spiffe://<trust_domain>/landsby/<process>` as a URI subjectAltName and the DNS names it is reached by: served to callers and shown to the services it calls. Required outside dev mode.",
+    ),
+    (
+        "tls.key_file",
+        "The private key of `tls.cert_file` (PEM). Required outside dev mode. Secret.",
+    ),
+    (
+        "tls.ca_file",
+        "The CA certificates (PEM) that every caller's certificate and every called service's certificate must chain to. Required outside dev mode.",
+    ),
+    (
+        "tls.trust_domain",
+        "The SPIFFE trust domain of the identities in certificates: `spiffe://<trust_domain>/landsby/worker` is the worker.",
+    ),
+    (
+        "tls.handshake_timeout",
+        "How long a caller may take over its TLS handshake.",
     ),
 ];
 
@@ -1206,6 +1310,31 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn with_tls_on_endpoints_are_https_and_the_three_files_come_together() {
+        let refused = |c: &Config| match c.clone().validated() {
+            Err(ConfigError::Invalid { setting, .. }) => setting,
+            other => panic!("{other:?}"),
+        };
+        let mut c = Config::default();
+        c.tls.cert_file = "cert.pem".into();
+        assert_eq!(refused(&c), "tls");
+        c.tls.key_file = "key.pem".into();
+        c.tls.ca_file = "ca.pem".into();
+        assert!(c.clone().validated().is_ok());
+        assert_eq!(c.case_endpoint(), "https://127.0.0.1:50051");
+        c.endpoints.visitation = "http://landsby-visitation:50052".into();
+        assert_eq!(refused(&c), "endpoints.visitation");
+        c.endpoints.visitation = "https://landsby-visitation:50052".into();
+        for bad in ["", "Landsby", "a/b", "spiffe://x"] {
+            c.tls.trust_domain = bad.into();
+            assert_eq!(refused(&c), "tls.trust_domain", "{bad:?}");
+        }
+        c.tls.trust_domain = "landsby.kommune.no".into();
+        c.tls.handshake_timeout = Duration::from_millis(10);
+        assert_eq!(refused(&c), "tls.handshake_timeout");
     }
 
     #[test]

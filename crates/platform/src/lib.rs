@@ -23,6 +23,7 @@ pub mod retry;
 pub mod secret;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod validate;
 pub mod vocab;
 

@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tonic::Status;
 use tonic::service::Routes;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::{Layer, Service};
@@ -62,6 +63,8 @@ pub struct ServiceContext {
     pub policy: Arc<landsby_domain::Policy>,
     /// Given when the server begins to shut down: long-lived streams end on it.
     pub shutdown: Shutdown,
+    /// This process's TLS material for the services it calls (`None`: plain text, dev mode only).
+    pub tls: Option<crate::tls::Tls>,
 }
 
 /// Tells servers to stop. Cloned handles all observe the same signal.
@@ -213,7 +216,16 @@ pub async fn start(
         .build_v1alpha()
         .map_err(|e| StartError::Setup(format!("reflection: {e}")))?;
 
+    let tls = crate::tls::Tls::from_config(&config)?;
+    if tls.is_none() {
+        tracing::warn!(
+            service = def.name,
+            "PLAIN TEXT: dev mode without tls.cert_file; calls to and from this service are neither \
+             encrypted nor authenticated by certificate. Never in production"
+        );
+    }
     let guard = Guard {
+        trust_domain: tls.as_ref().map(|t| Arc::from(t.trust_domain())),
         permits: Arc::new(Semaphore::new(server_cfg.concurrency_limit)),
         limits: Arc::new(RateLimits::new(
             server_cfg.caller_rate,
@@ -229,6 +241,7 @@ pub async fn start(
         config: config.clone(),
         policy,
         shutdown: shutdown.clone(),
+        tls: tls.clone(),
     })?
     .add_service(health_service)
     .add_service(
@@ -239,7 +252,13 @@ pub async fn start(
     .add_service(reflection_v1)
     .add_service(reflection_v1alpha);
 
-    let router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        builder = builder
+            .tls_config(tls.server())
+            .map_err(|e| StartError::Setup(format!("tls: {e}")))?;
+    }
+    let router = builder
         .layer(guard)
         .max_concurrent_streams(server_cfg.max_concurrent_streams)
         .http2_max_header_list_size(server_cfg.max_header_list_bytes)
@@ -377,6 +396,9 @@ fn is_infrastructure(path: &str) -> bool {
 /// back.
 #[derive(Clone)]
 pub struct Guard {
+    /// With TLS on: the trust domain of the callers' certificates, whose identity decides which RPCs
+    /// they may call (crates/platform/src/tls.rs).
+    trust_domain: Option<Arc<str>>,
     permits: Arc<Semaphore>,
     limits: Arc<RateLimits>,
     verifier: Arc<Verifier>,
@@ -434,6 +456,25 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         if is_infrastructure(req.uri().path()) {
             return Box::pin(inner.call(req));
+        }
+        if let Some(trust_domain) = &self.guard.trust_domain {
+            let certs = req
+                .extensions()
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(TlsConnectInfo::peer_certs);
+            match crate::tls::admit(
+                certs.as_deref().map(Vec::as_slice),
+                trust_domain,
+                req.uri().path(),
+            ) {
+                Ok(peer) => {
+                    req.extensions_mut().insert(peer);
+                }
+                Err(err) => {
+                    tracing::warn!(method = req.uri().path(), error = %err, "refused by the caller's certificate");
+                    return refuse(err);
+                }
+            }
         }
         let Ok(permit) = self.guard.permits.clone().try_acquire_owned() else {
             return refuse(ApiError::ResourceExhausted);

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod case;
 pub mod flow;
 pub mod http;
+pub mod pki;
 pub mod process;
 mod proxy;
 pub mod status;
@@ -283,6 +284,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.personal_data.hash_key_file = hash.to_path_buf();
     config.database.health_interval = Duration::from_millis(100);
     config.server.shutdown_grace = Duration::from_secs(5);
+    // Mutual TLS as in production: the tests' own identity until a server takes its own.
+    pki::configure(&mut config, pki::TEST_PLATFORM);
     config
 }
 
@@ -353,6 +356,7 @@ impl TestServer {
             });
         }
         let mut config = test_config(&db.dir());
+        pki::configure(&mut config, &format!("landsby/{}", def.name));
         set_database_url(&mut config, def, db.url());
         tweak(&mut config);
         let verifier = Arc::new(Verifier::from_config(&config).expect("verifier"));
@@ -401,8 +405,14 @@ impl Drop for TestServer {
     }
 }
 
-/// A channel to a server at `addr` (in this process or another).
+/// A channel to a server at `addr` (in this process or another), over mutual TLS as the tests'
+/// platform ([`pki::TEST_PLATFORM`]).
 pub fn channel(addr: SocketAddr) -> Channel {
+    pki::tls_channel(addr, Some(pki::test_platform()))
+}
+
+/// A plain-text channel to a dev-mode server without TLS (`landsby up`).
+pub fn plain_channel(addr: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect_lazy()

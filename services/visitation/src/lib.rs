@@ -31,6 +31,7 @@ fn routes(ctx: ServiceContext) -> Result<Routes, landsby_platform::config::Confi
     let feed = landsby_platform::outbox::Feed::new(ctx.db.clone());
     let case = case_client::CaseClient::new(landsby_platform::client::channel(
         &ctx.config.case_endpoint(),
+        ctx.tls.as_ref(),
     )?);
     let api = api::VisitationApi::new(
         store::open(ctx.db, feed.clone()),

@@ -44,7 +44,7 @@ async fn services(backend: Backend) -> Services {
     })
     .await;
     case.wait_for(ServingStatus::Serving).await;
-    let url = format!("http://{}", case.addr);
+    let url = format!("https://{}", case.addr);
     let visitation = TestServer::start_with(
         landsby_visitation::SERVICE,
         TestDb::new(backend).await,
@@ -66,10 +66,11 @@ fn worker_config(s: &Services, db: &TestDb) -> landsby_platform::config::Config 
     let token = keys().token("landsby-worker", AGENCY, &[Role::Service]);
     std::fs::write(dir.join(format!("{AGENCY}.jwt")), token).unwrap();
     let mut c = landsby_testkit::test_config(&dir);
+    landsby_testkit::pki::configure(&mut c, "landsby/worker");
     landsby_testkit::set_database_url(&mut c, landsby_worker::SERVICE, db.url());
-    c.endpoints.case = format!("http://{}", s.case.addr);
-    c.endpoints.visitation = format!("http://{}", s.visitation.addr);
-    c.endpoints.notification = format!("http://{}", s.notification.addr);
+    c.endpoints.case = format!("https://{}", s.case.addr);
+    c.endpoints.visitation = format!("https://{}", s.visitation.addr);
+    c.endpoints.notification = format!("https://{}", s.notification.addr);
     c.jobs.token_file = dir.join("{agency}.jwt").display().to_string();
     c.jobs.agencies = vec![AGENCY.into()];
     c.jobs.poll_interval = Duration::from_millis(20);

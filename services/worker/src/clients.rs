@@ -165,13 +165,15 @@ pub struct Services {
 }
 
 impl Services {
-    /// Lazily connecting clients at the configured endpoints.
+    /// Lazily connecting clients at the configured endpoints, with the worker's certificate (mutual
+    /// TLS; plain text in dev mode without `tls.*`).
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        let channel = landsby_platform::client::channel;
+        let tls = landsby_platform::tls::Tls::from_config(config)?;
+        let channel = |url: String| landsby_platform::client::channel(&url, tls.as_ref());
         Ok(Self {
-            case: CaseServiceClient::new(channel(&config.case_endpoint())?),
-            visitation: VisitationServiceClient::new(channel(&config.visitation_endpoint())?),
-            notification: NotificationServiceClient::new(channel(&config.notification_endpoint())?),
+            case: CaseServiceClient::new(channel(config.case_endpoint())?),
+            visitation: VisitationServiceClient::new(channel(config.visitation_endpoint())?),
+            notification: NotificationServiceClient::new(channel(config.notification_endpoint())?),
         })
     }
 }

@@ -2,7 +2,7 @@
 //! four processes on PostgreSQL, the same flow through `landsby up` on SQLite, and a review sweep
 //! over 1,000 cases whose worker is killed with SIGKILL and restarted under the same pod name.
 
-use super::{service, serving};
+use super::{service, serving, serving_plain};
 use landsby_domain::Role;
 use landsby_proto::case as cpb;
 use landsby_proto::worker as wpb;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn url(addr: SocketAddr) -> String {
-    format!("http://{addr}")
+    format!("https://{addr}")
 }
 
 /// The worker's token for [`AGENCY`] in `dir`, and the setting that points at it.
@@ -254,10 +254,10 @@ async fn the_heart_flow_on_sqlite_through_landsby_up() {
     let (up, addrs) = landsby_up(dir.path());
     let (key, _) = landsby_platform::auth::dev_signing_key(dir.path()).unwrap();
     let suite = Suite {
-        case: serving(addrs[0]).await,
-        visitation: serving(addrs[1]).await,
-        notification: serving(addrs[2]).await,
-        worker: serving(addrs[3]).await,
+        case: serving_plain(addrs[0]).await,
+        visitation: serving_plain(addrs[1]).await,
+        notification: serving_plain(addrs[2]).await,
+        worker: serving_plain(addrs[3]).await,
         issuer: Arc::new(DevIssuer(key)),
     };
     let took = the_heart_flow(&suite, false).await;
@@ -397,6 +397,7 @@ async fn a_sweep_over_1000_cases_killed_mid_way_finishes_after_a_restart_under_t
             .env("LANDSBY_ENDPOINTS__CASE", url(case_addr))
             .env("LANDSBY_ENDPOINTS__VISITATION", url(visitation_addr))
             .env("LANDSBY_ENDPOINTS__NOTIFICATION", url(notification_addr))
+            .envs(landsby_testkit::pki::tls_env("landsby/worker"))
             .env(token.0, &token.1)
             .env("LANDSBY_JOBS__POLL_INTERVAL", "50ms")
             .env("LANDSBY_JOBS__STALE_AFTER", "3s")

@@ -413,6 +413,7 @@ impl Process {
                 format!("[\"{}\"]", keys().public_key_file().display()),
             )
             .envs(landsby_testkit::personal_data_env())
+            .envs(landsby_testkit::pki::tls_env("landsby/case"))
             .env("LANDSBY_SERVER__SHUTDOWN_GRACE", grace)
             .env("LANDSBY_DATABASE__HEALTH_INTERVAL", "100ms")
             .env("LANDSBY_LOG__FORMAT", "json");
@@ -566,4 +567,24 @@ fn the_binary_refuses_to_start_without_a_way_to_verify_tokens() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("auth.issuer"), "{stderr}");
+}
+
+#[test]
+fn the_binary_refuses_to_start_without_mutual_tls_outside_dev_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_landsby-case"))
+        .env_clear()
+        .env("LANDSBY_DATA_DIR", dir.path())
+        .env("LANDSBY_CASE__LISTEN", "127.0.0.1:0")
+        .env("LANDSBY_AUTH__ISSUER", landsby_testkit::TEST_ISSUER)
+        .env(
+            "LANDSBY_AUTH__PUBLIC_KEY_FILES",
+            format!("[\"{}\"]", keys().public_key_file().display()),
+        )
+        .envs(landsby_testkit::personal_data_env())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tls.cert_file"), "{stderr}");
 }

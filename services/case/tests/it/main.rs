@@ -8,6 +8,7 @@ mod access;
 mod api;
 mod chain;
 mod lifecycle;
+mod mtls;
 mod staircase;
 mod store;
 mod support;

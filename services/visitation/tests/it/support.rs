@@ -23,7 +23,7 @@ pub struct Env {
 
 pub async fn env(backend: Backend) -> Env {
     let case = TestServer::start(landsby_case::SERVICE, backend).await;
-    let url = format!("http://{}", case.addr);
+    let url = format!("https://{}", case.addr);
     let db = TestDb::new(backend).await;
     let visitation =
         TestServer::start_with(landsby_visitation::SERVICE, db, |c| c.endpoints.case = url).await;

@@ -51,9 +51,9 @@ pub async fn env_with(
 ) -> Env {
     let case = TestServer::start(landsby_case::SERVICE, backend).await;
     let case_proxy = TcpProxy::start(case.addr).await;
-    let case_url = format!("http://{}", case_proxy.addr);
+    let case_url = format!("https://{}", case_proxy.addr);
     let visitation = {
-        let url = format!("http://{}", case.addr);
+        let url = format!("https://{}", case.addr);
         let db = TestDb::new(backend).await;
         TestServer::start_with(landsby_visitation::SERVICE, db, |c| c.endpoints.case = url).await
     };
@@ -62,8 +62,8 @@ pub async fn env_with(
     let db = TestDb::new(backend).await;
     let dir = db.dir();
     write_token(&dir, AGENCY);
-    let visitation_url = format!("http://{}", visitation.addr);
-    let notification_url = format!("http://{}", notification.addr);
+    let visitation_url = format!("https://{}", visitation.addr);
+    let notification_url = format!("https://{}", notification.addr);
     let worker = TestServer::start_with(landsby_worker::SERVICE, db, |c| {
         c.endpoints.case = case_url;
         c.endpoints.visitation = visitation_url;
