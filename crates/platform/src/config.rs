@@ -53,6 +53,40 @@ pub struct Config {
     pub personal_data: PersonalDataConfig,
     /// Mutual TLS: this process's certificate and the CA its peers' certificates must chain to.
     pub tls: TlsConfig,
+    /// How long operational copies are kept; the worker removes older ones.
+    pub retention: RetentionConfig,
+}
+
+/// How long operational copies of personal data are kept (the worker enforces it,
+/// services/worker/src/retention.rs). The audit log is not an operational copy and is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Finished (done) jobs in the worker's queue, counted from when they finished.
+    #[serde(with = "humantime_serde")]
+    pub jobs: Duration,
+    /// DEAD jobs, counted from when they died.
+    #[serde(with = "humantime_serde")]
+    pub dead_jobs: Duration,
+    /// Notifications whose deliveries have all ended, with their deliveries, attempts and inbox
+    /// entries, counted from when they were accepted.
+    #[serde(with = "humantime_serde")]
+    pub notifications: Duration,
+    /// How often the worker removes what is older.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Self {
+            jobs: Duration::from_secs(30 * DAY),
+            dead_jobs: Duration::from_secs(90 * DAY),
+            notifications: Duration::from_secs(180 * DAY),
+            interval: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// Mutual TLS (crates/platform/src/tls.rs). All three files or none; none only in dev mode.
@@ -447,6 +481,7 @@ impl Default for Config {
             endpoints: EndpointsConfig::default(),
             personal_data: PersonalDataConfig::default(),
             tls: TlsConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -829,6 +864,19 @@ impl Config {
                 "must be 1-255 characters of lower-case letters, digits, `-`, `.` and `_`",
             ));
         }
+        let r = &self.retention;
+        if r.jobs < Duration::from_secs(3600) || r.dead_jobs < Duration::from_secs(3600) {
+            return Err(invalid(
+                "retention.jobs",
+                "retention.jobs and retention.dead_jobs must be at least 1h",
+            ));
+        }
+        if r.notifications < Duration::from_secs(24 * 3600) {
+            return Err(invalid("retention.notifications", "must be at least 1d"));
+        }
+        if r.interval < Duration::from_secs(1) || r.interval > Duration::from_secs(24 * 3600) {
+            return Err(invalid("retention.interval", "must be 1s-24h"));
+        }
         if t.handshake_timeout < Duration::from_millis(100)
             || t.handshake_timeout > Duration::from_secs(60)
         {
@@ -1179,6 +1227,22 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "personal_data.hash_key_file",
         "A file with the key (base64, 32 bytes or more) of the keyed hash that finds an identity number. Required outside dev mode (dev: `<data_dir>/nin-hash-key`). Secret.",
+    ),
+    (
+        "retention.jobs",
+        "How long the worker keeps a finished (done) job in its queue (at least 1h). Jobs carry ids only.",
+    ),
+    (
+        "retention.dead_jobs",
+        "How long the worker keeps a DEAD job, for operators to look at and retry (at least 1h).",
+    ),
+    (
+        "retention.notifications",
+        "How long a notification whose deliveries have all ended is kept, with its deliveries (the addresses it went to), attempts and inbox entry (at least 1d). The worker removes older ones through `NotificationService/PurgeNotifications`.",
+    ),
+    (
+        "retention.interval",
+        "How often the worker removes what retention no longer keeps (1s-24h).",
     ),
     (
         "tls.cert_file",

@@ -171,6 +171,17 @@ pub trait Store: Send + Sync + 'static {
         agency: &AgencyId,
         recipient_id: &str,
     ) -> Result<Option<(NaiveTime, NaiveTime)>, ApiError>;
+
+    /// Retention: removes up to `limit` of the agency's notifications created before `before`
+    /// whose deliveries have all ended, oldest first, with their deliveries, attempts and inbox
+    /// entries. Returns how many were removed and whether more are due.
+    async fn purge(
+        &self,
+        agency: &AgencyId,
+        before: DateTime<Utc>,
+        limit: usize,
+        audit: AuditEntry,
+    ) -> Result<(u64, bool), ApiError>;
 }
 
 /// The store for a service database.
@@ -1013,5 +1024,52 @@ where
             .preferences(agency, recipient_id)
             .await?
             .map(|p| (p.quiet_from, p.quiet_until)))
+    }
+
+    async fn purge(
+        &self,
+        agency: &AgencyId,
+        before: DateTime<Utc>,
+        limit: usize,
+        audit: AuditEntry,
+    ) -> Result<(u64, bool), ApiError> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        // One more than the limit tells whether more are due.
+        let due: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT id FROM notifications WHERE agency = $1 AND created_at < $2 \
+             AND status IN ('delivered', 'failed') AND NOT EXISTS (SELECT 1 FROM deliveries \
+             WHERE deliveries.notification_id = notifications.id \
+             AND deliveries.status IN ('pending', 'deferred', 'retrying')) \
+             ORDER BY created_at, id LIMIT $3",
+        )
+        .bind(agency.as_str().to_owned())
+        .bind(before)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))
+        .fetch_all(&mut *tx)
+        .await?;
+        let more = due.len() > limit;
+        let ids: Vec<Uuid> = due.into_iter().take(limit).map(|(id,)| id).collect();
+        if !ids.is_empty() {
+            let list = placeholders(1, ids.len());
+            for sql in [
+                format!(
+                    "DELETE FROM delivery_attempts WHERE delivery_id IN \
+                     (SELECT id FROM deliveries WHERE notification_id IN ({list}))"
+                ),
+                format!("DELETE FROM deliveries WHERE notification_id IN ({list})"),
+                format!("DELETE FROM inbox WHERE notification_id IN ({list})"),
+                format!("DELETE FROM notifications WHERE id IN ({list})"),
+            ] {
+                let mut q = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql));
+                for id in &ids {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        // The audit row names no notification: their ids go with them.
+        audit::append(&mut *tx, &audit).await?;
+        tx.commit().await?;
+        Ok((ids.len() as u64, more))
     }
 }

@@ -261,7 +261,7 @@ pub fn worker_name() -> String {
 /// What a worker process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Everything: feeds, jobs, the queue guard, the sweep schedule.
+    /// Everything: feeds, jobs, the queue guard, the sweep schedule, retention.
     Serve,
     /// Jobs and the queue guard only (`landsby-worker sweep --once`).
     JobsOnly,
@@ -296,6 +296,7 @@ pub fn spawn(ctx: Arc<Ctx>, shutdown: Shutdown, mode: Mode) -> tokio::task::Join
         tokio::spawn(guard(ctx.clone(), shutdown.clone()));
         if mode == Mode::Serve {
             tokio::spawn(crate::sweep::schedule(ctx.clone(), shutdown.clone()));
+            tokio::spawn(crate::retention::schedule(ctx.clone(), shutdown.clone()));
         }
         // A worker that ends with an error (its database away too long, say) is started again
         // under a new name after a backoff, until shutdown: jobs never silently stop running.

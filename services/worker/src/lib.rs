@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod notify;
 pub mod queue;
 pub mod recompute;
+pub mod retention;
 pub mod store;
 pub mod sweep;
 
@@ -58,6 +59,8 @@ pub struct Ctx {
     pub store: Arc<dyn store::Store>,
     /// What the worker does.
     pub config: landsby_platform::config::JobsConfig,
+    /// How long operational copies are kept.
+    pub retention: landsby_platform::config::RetentionConfig,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -85,6 +88,7 @@ impl Ctx {
             queue: queue::Queue::new(&db),
             store: store::open(db),
             config: config.jobs.clone(),
+            retention: config.retention.clone(),
         })
     }
 }

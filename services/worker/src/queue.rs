@@ -442,6 +442,40 @@ impl Queue {
         }
     }
 
+    /// Retention: removes jobs done more than `done` ago and DEAD jobs (killed, or failed with their
+    /// attempts spent) dead more than `dead` ago. Returns how many.
+    pub async fn purge_finished(&self, done: Duration, dead: Duration) -> Result<u64, JobError> {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let dead_states = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))";
+        let removed = match self {
+            Self::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM Jobs WHERE job_type = $1 AND done_at IS NOT NULL AND \
+                 ((status = 'Done' AND done_at <= strftime('%s', 'now') - $2) OR \
+                 ({dead_states} AND done_at <= strftime('%s', 'now') - $3))"
+            )))
+            .bind(QUEUE)
+            .bind(secs(done))
+            .bind(secs(dead))
+            .execute(pool)
+            .await
+            .map_err(JobError::store)?
+            .rows_affected(),
+            Self::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM apalis.jobs WHERE job_type = $1 AND done_at IS NOT NULL AND \
+                 ((status = 'Done' AND done_at <= NOW() - make_interval(secs => $2)) OR \
+                 ({dead_states} AND done_at <= NOW() - make_interval(secs => $3)))"
+            )))
+            .bind(QUEUE)
+            .bind(secs(done) as f64)
+            .bind(secs(dead) as f64)
+            .execute(pool)
+            .await
+            .map_err(JobError::store)?
+            .rows_affected(),
+        };
+        Ok(removed)
+    }
+
     /// The agency's jobs in `filter`, newest first, after the job id `before` (a page token).
     pub async fn list(
         &self,

@@ -2,7 +2,8 @@
 //! the list against the contract, and `docs/security.md` carries the same table (also checked).
 //!
 //! The agency's case staff and the worker (role `service`) send and read notifications; the agency's
-//! portals read a recipient's inbox and preferences with a service token.
+//! portals read a recipient's inbox and preferences with a service token. The worker alone purges
+//! what retention no longer keeps.
 
 use landsby_domain::Role;
 
@@ -17,6 +18,7 @@ landsby_platform::rpc_table! {
     MarkInboxRead => STAFF_AND_WORKER,
     GetPreferences => STAFF_AND_WORKER,
     SetPreferences => STAFF_AND_WORKER,
+    PurgeNotifications => &[Role::Service],
 }
 
 #[cfg(test)]

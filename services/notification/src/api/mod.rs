@@ -37,6 +37,11 @@ const MAX_PROTECTED: usize = 20;
 const MAX_PROTECTED_LEN: usize = 500;
 /// The most inbox entries one MarkInboxRead may name.
 const MAX_MARK: usize = 500;
+/// The most notifications one PurgeNotifications removes, and how many when it does not say.
+const MAX_PURGE: usize = 1000;
+const DEFAULT_PURGE: usize = 500;
+/// Retention never removes a notification younger than this.
+const MIN_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// What the API needs to know of the delivery side.
 #[derive(Debug, Clone)]
@@ -473,6 +478,46 @@ impl NotificationService for NotificationApi {
         let prefs = self.auditor.write(call, result).await?;
         Ok(Response::new(pb::SetPreferencesResponse {
             preferences: Some(convert::preferences_to(&prefs)),
+        }))
+    }
+
+    async fn purge_notifications(
+        &self,
+        request: Request<pb::PurgeNotificationsRequest>,
+    ) -> Result<Response<pb::PurgeNotificationsResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::PurgeNotifications).await?;
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            let before = v.timestamp("created_before", req.created_before.as_ref());
+            if let Some(before) = before
+                && before > call.audit.at - MIN_RETENTION
+            {
+                v.add("created_before", "must be at least a day ago");
+            }
+            let limit = match req.limit {
+                0 => Some(DEFAULT_PURGE),
+                n => match usize::try_from(n) {
+                    Ok(n) if n <= MAX_PURGE => Some(n),
+                    _ => {
+                        v.add(
+                            "limit",
+                            format!("must be 0-{MAX_PURGE} (0: {DEFAULT_PURGE})"),
+                        );
+                        None
+                    }
+                },
+            };
+            let (before, limit) = v.into_result(before.zip(limit))?;
+            self.store
+                .purge(&caller.agency, before, limit, call.audit.clone())
+                .await
+        }
+        .await;
+        let (purged, more) = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::PurgeNotificationsResponse {
+            purged: i64::try_from(purged).unwrap_or(i64::MAX),
+            more,
         }))
     }
 }

@@ -6,5 +6,6 @@
 mod api;
 mod channels;
 mod delivery;
+mod retention;
 mod store;
 mod support;

@@ -7,5 +7,6 @@
 mod api;
 mod flow;
 mod queue;
+mod retention;
 mod support;
 mod sweep;

@@ -19,6 +19,7 @@ on_both_backends!(
     one_process_follows_a_feed_at_a_time,
     one_sweep_runs_at_a_time_and_a_tick_is_swept_once,
     a_batch_done_twice_counts_once_and_the_last_batch_finishes_the_sweep,
+    retention_removes_old_done_and_dead_jobs_and_nothing_else,
 );
 
 async fn migrated(backend: Backend) -> (TestDb, DbPool) {
@@ -357,4 +358,85 @@ async fn a_batch_done_twice_counts_once_and_the_last_batch_finishes_the_sweep(ba
             .len(),
         2
     );
+}
+
+/// Sets a job's status, attempts and when it finished (`days` ago).
+async fn finished(pool: &DbPool, id: &str, status: &str, attempts: i64, days: i64) {
+    let secs = days * 24 * 3600;
+    match pool {
+        DbPool::Sqlite(p) => sqlx::query(
+            "UPDATE Jobs SET status = $1, attempts = $2, done_at = strftime('%s','now') - $3 \
+             WHERE id = $4",
+        )
+        .bind(status)
+        .bind(attempts)
+        .bind(secs)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(drop),
+        DbPool::Postgres(p) => sqlx::query(
+            "UPDATE apalis.jobs SET status = $1, attempts = $2, \
+             done_at = NOW() - make_interval(secs => $3) WHERE id = $4",
+        )
+        .bind(status)
+        .bind(attempts)
+        .bind(secs as f64)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(drop),
+    }
+    .unwrap();
+}
+
+async fn retention_removes_old_done_and_dead_jobs_and_nothing_else(backend: Backend) {
+    let (_db, pool) = migrated(backend).await;
+    let q = Queue::new(&pool);
+    // (status, attempts of 3, finished days ago, removed with 30 days for done and 90 for DEAD)
+    let cases = [
+        ("Done", 1, 40, true),
+        ("Done", 1, 1, false),
+        ("Killed", 3, 100, true),
+        ("Killed", 3, 40, false),
+        ("Failed", 3, 100, true),
+        // Failed with attempts left runs again: not finished, whatever its age.
+        ("Failed", 1, 100, false),
+    ];
+    let mut ids = Vec::new();
+    for (n, (status, attempts, days, _)) in cases.iter().enumerate() {
+        q.push(
+            &[(recompute(Uuid::now_v7()), format!("k{n}"))],
+            3,
+            Also::Nothing,
+        )
+        .await
+        .unwrap();
+        let id = q.list(AGENCY, StatusFilter::Any, None, 1).await.unwrap()[0]
+            .id
+            .clone();
+        finished(&pool, &id, status, *attempts, *days).await;
+        ids.push(id);
+    }
+    q.push(
+        &[(recompute(Uuid::now_v7()), "pending".into())],
+        3,
+        Also::Nothing,
+    )
+    .await
+    .unwrap();
+    let day = Duration::from_secs(24 * 3600);
+    assert_eq!(q.purge_finished(30 * day, 90 * day).await.unwrap(), 3);
+    for (id, (status, _, days, removed)) in ids.iter().zip(cases) {
+        let row = q.get(AGENCY, id).await.unwrap();
+        assert_eq!(row.is_none(), removed, "{status} {days} days ago");
+    }
+    assert_eq!(
+        q.list(AGENCY, StatusFilter::Pending, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(q.purge_finished(30 * day, 90 * day).await.unwrap(), 0);
 }
