@@ -60,6 +60,16 @@ pub fn new_case() -> pb::Case {
     }
 }
 
+/// A complete, valid case of another caseworker (`caseworker-2`) in another team (`team-2`): the
+/// tests' caseworker and team lead may not open it.
+pub fn others_case() -> pb::Case {
+    pb::Case {
+        assigned_caseworker: "caseworker-2".into(),
+        team: "team-2".into(),
+        ..new_case()
+    }
+}
+
 pub fn mother() -> pb::VillageMember {
     pb::VillageMember {
         role: pb::VillageRole::Mother.into(),

@@ -269,10 +269,16 @@ impl CaseService for CaseApi {
                 |r| pb::CaseStatus::try_from(r).ok(),
                 convert::status_from,
             );
+            let national_id =
+                convert::national_id(&mut v, "child_national_id", &req.child_national_id);
             let limit = page_size(&mut v, "page_size", req.page_size);
             v.finish()?;
             let Some(limit) = limit else {
                 return Err(ApiError::internal("validated list without its page size"));
+            };
+            let national_id_hash = match national_id.flatten() {
+                Some(n) => Some(landsby_platform::pii::protector()?.lookup_hash(n.expose())),
+                None => None,
             };
             let filter = CaseFilter {
                 visible_to: visibility(&caller),
@@ -280,6 +286,7 @@ impl CaseService for CaseApi {
                 step: step.flatten(),
                 goal: goal.flatten(),
                 status: status.flatten(),
+                national_id_hash,
             };
             let scope = format!("ListCases|{}|{filter:?}", caller.agency);
             let after = self

@@ -178,6 +178,8 @@ pub struct CaseFilter {
     pub step: Option<Step>,
     pub goal: Option<Goal>,
     pub status: Option<CaseStatus>,
+    /// The keyed lookup hash of the child's identity number (never the number itself).
+    pub national_id_hash: Option<String>,
 }
 
 /// One way to reach a village member.

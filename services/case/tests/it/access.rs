@@ -550,14 +550,7 @@ async fn lists_show_a_caseworker_their_cases_and_a_team_lead_their_teams(backend
         })
         .await
         .unwrap();
-    let other_team = cw
-        .create(pb::Case {
-            assigned_caseworker: "caseworker-2".into(),
-            team: "team-2".into(),
-            ..new_case()
-        })
-        .await
-        .unwrap();
+    let other_team = cw.create(others_case()).await.unwrap();
     let ids = |r: pb::ListCasesResponse| {
         let mut ids: Vec<String> = r.cases.into_iter().map(|c| c.id).collect();
         ids.sort();

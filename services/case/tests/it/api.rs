@@ -22,6 +22,7 @@ landsby_testkit::on_both_backends!(
     a_new_case_starts_in_step_one,
     list_pages_through_every_case_once_in_creation_order,
     list_filters_by_caseworker_step_goal_and_status,
+    a_child_is_found_by_national_id_through_its_hash_within_need_to_know,
     tampered_and_foreign_page_tokens_are_refused,
     update_changes_only_the_fields_in_the_mask,
     a_stale_etag_is_aborted_and_changes_nothing,
@@ -1565,4 +1566,58 @@ async fn a_member_update_names_known_fields_only(backend: Backend) {
         .unwrap();
     assert_eq!(updated.role(), pb::VillageRole::SupportPerson);
     assert_eq!(updated.affiliation(), pb::Affiliation::BirthFamily);
+}
+
+async fn a_child_is_found_by_national_id_through_its_hash_within_need_to_know(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let emma = national_id(birth(), 500);
+    let other = national_id(birth(), 510);
+    let mine = cw.create(new_case()).await.unwrap().id;
+    // A second case of the same child (an earlier placement, closed), and another child's case.
+    let again = cw.create(new_case()).await.unwrap().id;
+    let mut theirs = new_case();
+    theirs.child.as_mut().unwrap().national_id = other.clone();
+    let theirs = cw.create(theirs).await.unwrap().id;
+    // The same child, but not caseworker-1's case: need to know hides it.
+    let hidden = cw.create(others_case()).await.unwrap().id;
+    let by = |nin: &str| pb::ListCasesRequest {
+        child_national_id: nin.into(),
+        ..Default::default()
+    };
+    let ids = |r: pb::ListCasesResponse| {
+        let mut ids: Vec<String> = r.cases.into_iter().map(|c| c.id).collect();
+        ids.sort();
+        ids
+    };
+    let mut expected = vec![mine.clone(), again];
+    expected.sort();
+    assert_eq!(ids(cw.list(by(&emma)).await.unwrap()), expected);
+    // Spaces around it are trimmed, as on create.
+    assert_eq!(
+        ids(cw.list(by(&format!(" {emma} "))).await.unwrap()),
+        expected
+    );
+    assert_eq!(ids(cw.list(by(&other)).await.unwrap()), [theirs]);
+    // caseworker-2 finds only their own case of the child.
+    let mut cw2 = Client::as_role(&server, "caseworker-2", AGENCY, &[Role::Caseworker]);
+    assert_eq!(ids(cw2.list(by(&emma)).await.unwrap()), [hidden]);
+    // Another agency finds nothing.
+    let mut bergen = Client::as_role(&server, "caseworker-1", OTHER_AGENCY, &[Role::Caseworker]);
+    assert!(bergen.list(by(&emma)).await.unwrap().cases.is_empty());
+    // A number that is not one, named and never repeated.
+    let mut broken = emma.clone();
+    broken.replace_range(10..11, if broken.ends_with('0') { "1" } else { "0" });
+    for bad in [broken.as_str(), "1234", "abcdefghijk"] {
+        let err = cw.list(by(bad)).await.unwrap_err();
+        assert_eq!(violated_fields(&err), ["child_national_id"], "{bad}");
+        assert!(!format!("{err:?}").contains(bad), "the number is repeated");
+    }
+    // Its audit rows carry case ids, never the number.
+    let rows = landsby_testkit::audit::audit_rows(&server).await;
+    assert!(rows.iter().any(|r| {
+        r.rpc.ends_with("/ListCases")
+            && r.resource_ids
+                .contains(&uuid::Uuid::parse_str(&mine).unwrap())
+    }));
 }

@@ -320,6 +320,8 @@ where
         // Need to know: the caseworker's own cases and the teams' cases, as conditions on bound
         // values ($8 the caseworker, then one placeholder per team).
         let mut sql = LIST_CASES.to_owned();
+        // Placeholders after the fixed seven: need to know, then the identity number's hash.
+        let mut next = 8;
         if let Some(visible) = &filter.visible_to {
             let teams = if visible.teams.is_empty() {
                 "NULL".to_owned()
@@ -329,6 +331,10 @@ where
             sql.push_str(&format!(
                 " AND (assigned_caseworker = $8 OR co_caseworker = $8 OR team IN ({teams}))"
             ));
+            next = 9 + visible.teams.len();
+        }
+        if filter.national_id_hash.is_some() {
+            sql.push_str(&format!(" AND child_national_id_hash = ${next}"));
         }
         sql.push_str(LIST_CASES_END);
         let mut query: Q<'_, DB> = Self::list_filter(
@@ -343,6 +349,9 @@ where
             for team in &visible.teams {
                 query = query.bind(team.clone());
             }
+        }
+        if let Some(hash) = &filter.national_id_hash {
+            query = query.bind(hash.clone());
         }
         let rows: Vec<CaseRow> = query
             .try_map(|row| CaseRow::from_row(&row))
