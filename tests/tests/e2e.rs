@@ -9,7 +9,7 @@
 
 use landsby_proto::case::{self as pb, case_service_client::CaseServiceClient};
 use landsby_testkit::process::{Spawned, command};
-use landsby_testkit::{Backend, TEST_ISSUER, TestDb, keys};
+use landsby_testkit::{AGENCY, Backend, TEST_ISSUER, TestDb, keys};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -385,7 +385,8 @@ async fn a_delivery_cut_off_by_kill_9_is_made_after_a_restart_and_no_log_shows_t
     ];
     let (mut first, addr) = service("notification", &db, &settings);
     let mut client = NotificationServiceClient::new(serving(addr).await);
-    let token = landsby_testkit::caseworker();
+    // Sent as the worker sends most notices: no case service to ask about need to know here.
+    let token = keys().token("landsby-worker", AGENCY, &[landsby_domain::Role::Service]);
     let params: std::collections::HashMap<String, String> = [
         ("subject".to_owned(), "Samvær".to_owned()),
         (

@@ -96,6 +96,53 @@ pub fn downstream(
     }
 }
 
+/// Need to know of a case, as the case service decides it (`crates/domain/src/access.rs`): the other
+/// services ask it with a GetCase on the caller's behalf before they show or change anything of a
+/// case, so one rule decides everywhere and the case service audits the look (and flags emergency
+/// access).
+#[derive(Debug, Clone)]
+pub struct CaseAccess {
+    inner: landsby_proto::case::case_service_client::CaseServiceClient<Channel>,
+}
+
+impl CaseAccess {
+    /// Asking the case service behind `channel`.
+    pub fn new(channel: Channel) -> Self {
+        Self {
+            inner: landsby_proto::case::case_service_client::CaseServiceClient::new(channel),
+        }
+    }
+
+    /// Ok when `caller` may open the case: the worker (role `service`) always, anyone else when the
+    /// case service lets them read it. Otherwise NOT_FOUND of `resource` (what the call named, as if
+    /// it were not there); the case service's refusals of the token and its absence pass through as
+    /// [`downstream`] says.
+    pub async fn check(
+        &self,
+        caller: &crate::Caller,
+        on_behalf: &OnBehalf,
+        case_id: uuid::Uuid,
+        resource: &'static str,
+    ) -> Result<(), ApiError> {
+        if caller.has_any(&[landsby_domain::Role::Service]) {
+            return Ok(());
+        }
+        let mut client = self.inner.clone();
+        match client
+            .get_case(on_behalf.request(landsby_proto::case::GetCaseRequest {
+                case_id: case_id.to_string(),
+            }))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(status) => match downstream(&status, resource, "case") {
+                ApiError::NotFound { .. } => Err(ApiError::NotFound { resource }),
+                other => Err(other),
+            },
+        }
+    }
+}
+
 /// Installs aws-lc-rs as the process's rustls crypto provider, which outgoing HTTPS needs (reqwest is
 /// built without one): the issuer's keys here, the notification channels there. Does nothing when
 /// a provider is installed already.

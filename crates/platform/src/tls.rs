@@ -56,7 +56,7 @@ impl Process {
     }
 
     /// The RPCs (full methods, as audit rows record them) this process calls, and so the only ones
-    /// its certificate may call. The case and notification services call no one.
+    /// its certificate may call. The case service calls no one.
     pub fn calls(self) -> &'static [&'static str] {
         match self {
             Process::Worker => &[
@@ -78,7 +78,9 @@ impl Process {
                 "landsby.case.v1.CaseService/GetCase",
                 "landsby.case.v1.CaseService/ListVillageMembers",
             ],
-            Process::Case | Process::Notification => &[],
+            // Need to know of a case, on its caller's behalf.
+            Process::Notification => &["landsby.case.v1.CaseService/GetCase"],
+            Process::Case => &[],
         }
     }
 }
@@ -325,6 +327,9 @@ mod tests {
         assert!(visitation.may_call("/landsby.case.v1.CaseService/GetCase"));
         assert!(!visitation.may_call("/landsby.case.v1.CaseService/UpdateCase"));
         assert!(!Peer::Process(Process::Case).may_call("/landsby.case.v1.CaseService/GetCase"));
+        let notification = Peer::Process(Process::Notification);
+        assert!(notification.may_call("/landsby.case.v1.CaseService/GetCase"));
+        assert!(!notification.may_call("/landsby.case.v1.CaseService/ListCases"));
         assert!(Peer::Platform("x".into()).may_call("/landsby.case.v1.CaseService/CreateCase"));
         for p in Process::ALL {
             for method in p.calls() {

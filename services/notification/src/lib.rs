@@ -83,12 +83,17 @@ fn routes(ctx: ServiceContext) -> Result<Routes, ConfigError> {
         wake.clone(),
     );
     tokio::spawn(dispatcher.supervise(ctx.shutdown.clone()));
+    let access = landsby_platform::client::CaseAccess::new(landsby_platform::client::channel(
+        &config.case_endpoint(),
+        ctx.tls.as_ref(),
+    )?);
     let api = api::NotificationApi::new(
         store,
         landsby_platform::pagination::PageTokens::new(ctx.db.clone()),
-        landsby_platform::audit::Auditor::new(ctx.db),
+        landsby_platform::audit::Auditor::new(ctx.db.clone()),
         channels,
         wake,
+        access,
     );
     Ok(Routes::new(
         NotificationServiceServer::new(api)

@@ -6,7 +6,7 @@
 
 use landsby_domain::board::VisitationFloor;
 use landsby_platform::ApiError;
-use landsby_platform::client::{OnBehalf, downstream};
+use landsby_platform::client::{CaseAccess, OnBehalf, downstream};
 use landsby_proto::case as cpb;
 use landsby_proto::case::case_service_client::CaseServiceClient;
 use std::collections::HashMap;
@@ -50,6 +50,7 @@ impl CaseFacts {
 #[derive(Debug, Clone)]
 pub struct CaseClient {
     inner: CaseServiceClient<Channel>,
+    access: CaseAccess,
 }
 
 fn unreadable() -> ApiError {
@@ -60,21 +61,14 @@ impl CaseClient {
     /// A client over `channel`.
     pub fn new(channel: Channel) -> Self {
         Self {
-            inner: CaseServiceClient::new(channel),
+            inner: CaseServiceClient::new(channel.clone()),
+            access: CaseAccess::new(channel),
         }
     }
 
-    /// Whether the caller may open the case (need to know, decided by the case service): Ok, or
-    /// NOT_FOUND as for a case that is not there.
-    pub async fn may_open(&self, on_behalf: &OnBehalf, case_id: Uuid) -> Result<(), ApiError> {
-        let mut client = self.inner.clone();
-        client
-            .get_case(on_behalf.request(cpb::GetCaseRequest {
-                case_id: case_id.to_string(),
-            }))
-            .await
-            .map_err(|s| downstream(&s, "case", "case"))?;
-        Ok(())
+    /// Need to know of a case, asked of the case service.
+    pub fn access(&self) -> &CaseAccess {
+        &self.access
     }
 
     /// The case `case_id` as the caller may see it; NOT_FOUND when it does not exist for the

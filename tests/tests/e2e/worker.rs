@@ -55,8 +55,11 @@ impl Services {
             &[("LANDSBY_ENDPOINTS__CASE", url(case)), debug.clone()],
         );
         let notification_db = TestDb::new(Backend::Postgres).await;
-        let (notification_process, notification) =
-            service("notification", &notification_db, &[debug]);
+        let (notification_process, notification) = service(
+            "notification",
+            &notification_db,
+            &[("LANDSBY_ENDPOINTS__CASE", url(case)), debug],
+        );
         Self {
             case,
             visitation,

@@ -167,13 +167,25 @@ async fn landsby_processes_may_call_only_the_rpcs_they_need() {
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
 
-    // The case and notification services call no one.
-    for credentials in [&case, &notification] {
-        let err = get_case(&server, Some(credentials), &caseworker, &id)
+    // The notification service asks whether its caller may open a case, and does nothing else;
+    // the case service calls no one.
+    assert_eq!(
+        get_case(&server, Some(&notification), &caseworker, &id)
             .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::PermissionDenied);
-    }
+            .unwrap()
+            .id,
+        id
+    );
+    let mut as_notification = CaseServiceClient::new(tls_channel(server.addr, Some(&notification)));
+    let err = as_notification
+        .list_cases(authed(&caseworker, pb::ListCasesRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = get_case(&server, Some(&case), &caseworker, &id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
 
     // The case is as it was.
     let now = Client::caseworker(&server).get(&id).await.unwrap();

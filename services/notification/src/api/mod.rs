@@ -17,9 +17,11 @@ use crate::model::{
 };
 use crate::store::{Cursor, Filter, Store, Writer};
 use chrono::NaiveTime;
+use landsby_domain::Role;
 use landsby_domain::notice::{self, Kind};
 use landsby_domain::{Affiliation, Language};
 use landsby_platform::audit::{Auditor, Call};
+use landsby_platform::client::{CaseAccess, OnBehalf};
 use landsby_platform::pagination::{PageTokens, page_size};
 use landsby_platform::validate::{Violations, fingerprint_bytes};
 use landsby_platform::{ApiError, Caller};
@@ -76,6 +78,8 @@ pub struct NotificationApi {
     channels: Channels,
     /// Woken when deliveries are queued.
     queued: Arc<Notify>,
+    /// Need to know of a case, asked of the case service.
+    access: CaseAccess,
 }
 
 impl NotificationApi {
@@ -87,6 +91,7 @@ impl NotificationApi {
         auditor: Auditor,
         channels: Channels,
         queued: Arc<Notify>,
+        access: CaseAccess,
     ) -> Self {
         Self {
             store,
@@ -94,7 +99,38 @@ impl NotificationApi {
             auditor,
             channels,
             queued,
+            access,
         }
+    }
+
+    /// The entries of a recipient's inbox the caller may see: all of them for the worker and for
+    /// the recipient themselves, otherwise those of the cases the caller may open.
+    async fn visible(
+        &self,
+        caller: &Caller,
+        on_behalf: &OnBehalf,
+        recipient: &str,
+        rows: Vec<crate::model::InboxEntry>,
+    ) -> Result<Vec<crate::model::InboxEntry>, ApiError> {
+        if caller.has_any(&[Role::Service]) || caller.subject == recipient {
+            return Ok(rows);
+        }
+        let mut open = std::collections::HashMap::new();
+        for case_id in rows.iter().map(|e| e.case_id) {
+            if open.contains_key(&case_id) {
+                continue;
+            }
+            let may = match self.access.check(caller, on_behalf, case_id, "case").await {
+                Ok(()) => true,
+                Err(ApiError::NotFound { .. }) => false,
+                Err(other) => return Err(other),
+            };
+            open.insert(case_id, may);
+        }
+        Ok(rows
+            .into_iter()
+            .filter(|e| open.get(&e.case_id).copied().unwrap_or(false))
+            .collect())
     }
 
     async fn begin<T>(&self, request: &Request<T>, rpc: Rpc) -> Result<(Caller, Call), Status> {
@@ -154,6 +190,7 @@ impl NotificationService for NotificationApi {
         request: Request<pb::SendNotificationRequest>,
     ) -> Result<Response<pb::SendNotificationResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::SendNotification).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let at = call.audit.at;
         let result = async {
@@ -172,6 +209,12 @@ impl NotificationService for NotificationApi {
                 });
             let case_id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = case_id;
+            // Need to know before anything else of the request is looked at.
+            if let Some(case_id) = case_id {
+                self.access
+                    .check(&caller, &on_behalf, case_id, "case")
+                    .await?;
+            }
             let recipient = v
                 .required("recipient", req.recipient.as_ref())
                 .and_then(|r| convert::recipient(&mut v, "recipient", r));
@@ -275,6 +318,7 @@ impl NotificationService for NotificationApi {
         request: Request<pb::GetNotificationRequest>,
     ) -> Result<Response<pb::GetNotificationResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::GetNotification).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
@@ -287,6 +331,9 @@ impl NotificationService for NotificationApi {
                 .ok_or(ApiError::NotFound {
                     resource: "notification",
                 })?;
+            self.access
+                .check(&caller, &on_behalf, n.case_id, "notification")
+                .await?;
             call.audit.case_id = Some(n.case_id);
             Ok((n, vec![id]))
         }
@@ -302,11 +349,18 @@ impl NotificationService for NotificationApi {
         request: Request<pb::ListNotificationsRequest>,
     ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
         let (caller, mut call) = self.begin(&request, Rpc::ListNotifications).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
             let limit = page_size(&mut v, "page_size", req.page_size);
             let case_id = v.optional_uuid("case_id", &req.case_id);
+            if case_id == Some(None) && !caller.has_any(&[Role::Service]) {
+                v.add(
+                    "case_id",
+                    "is required: staff list the notifications of one case at a time",
+                );
+            }
             let recipient = v.optional_text("recipient_id", &req.recipient_id, 200);
             let status = v.optional_enumeration(
                 "status",
@@ -320,6 +374,11 @@ impl NotificationService for NotificationApi {
             else {
                 return Err(ApiError::internal("validated list without its parts"));
             };
+            if let Some(case_id) = case_id {
+                self.access
+                    .check(&caller, &on_behalf, case_id, "case")
+                    .await?;
+            }
             call.audit.case_id = case_id;
             let filter = Filter {
                 case_id,
@@ -355,6 +414,7 @@ impl NotificationService for NotificationApi {
         request: Request<pb::ListInboxRequest>,
     ) -> Result<Response<pb::ListInboxResponse>, Status> {
         let (caller, call) = self.begin(&request, Rpc::ListInbox).await?;
+        let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
@@ -386,6 +446,9 @@ impl NotificationService for NotificationApi {
                 .tokens
                 .page(rows, limit, &scope, |e| (e.created_at, e.notification_id))
                 .await?;
+            // A page may hold fewer entries than asked for: the others are of cases the caller
+            // may not open.
+            let rows = self.visible(&caller, &on_behalf, &recipient, rows).await?;
             let ids = rows.iter().map(|e| e.notification_id).collect();
             Ok(((rows, token), ids))
         }
@@ -422,6 +485,13 @@ impl NotificationService for NotificationApi {
             else {
                 return Err(ApiError::internal("validated marks without their parts"));
             };
+            if !caller.has_any(&[Role::Service]) && caller.subject != recipient {
+                return Err(ApiError::PermissionDenied {
+                    reason:
+                        "staff mark only their own inbox read; a recipient's portal marks theirs"
+                            .into(),
+                });
+            }
             self.store
                 .mark_read(&caller.agency, &recipient, &ids, call.audit.clone())
                 .await

@@ -30,7 +30,7 @@ async fn a_notification_is_delivered_when_its_channels_finish_at_the_same_time(b
     let platform = http_server(|_| Some((204, String::new()))).await;
     let url = platform.url.clone();
     let server = server(backend, move |c| c.delivery.webhook = webhook(url)).await;
-    let mut cw = Client::caseworker(&server);
+    let mut cw = Client::worker(&server);
     let mut ids = Vec::new();
     for i in 0..30 {
         ids.push(
@@ -148,7 +148,7 @@ async fn every_channel_delivers_once_to_real_endpoints(backend: Backend) {
         c.delivery.webhook = webhook(hook_url);
     })
     .await;
-    let mut cw = Client::caseworker(&server);
+    let mut cw = Client::worker(&server);
     let sent = cw.send(visit_scheduled("d-1", mother())).await.unwrap();
     assert_eq!(sent.deliveries.len(), 4, "inbox, e-mail, SMS, webhook");
     let n = cw.settled(&sent.id, Duration::from_secs(10)).await;
@@ -210,7 +210,7 @@ async fn an_endpoint_down_for_a_while_gets_the_message_once_it_is_back(backend: 
         c.delivery.max_attempts = 6;
     })
     .await;
-    let mut cw = Client::caseworker(&server);
+    let mut cw = Client::worker(&server);
     let sent = cw.send(visit_scheduled("d-2", mother())).await.unwrap();
     let n = cw.settled(&sent.id, Duration::from_secs(15)).await;
     assert_eq!(n.status(), pb::NotificationStatus::Delivered, "{n:?}");
@@ -261,7 +261,7 @@ async fn an_endpoint_that_never_recovers_is_dead_after_the_bounded_attempts(back
         c.delivery.max_attempts = 3;
     })
     .await;
-    let mut cw = Client::caseworker(&server);
+    let mut cw = Client::worker(&server);
     let sent = cw.send(visit_scheduled("d-3", mother())).await.unwrap();
     let n = cw.settled(&sent.id, Duration::from_secs(15)).await;
     assert_eq!(n.status(), pb::NotificationStatus::Failed, "{n:?}");
@@ -293,7 +293,7 @@ async fn sms_waits_for_the_end_of_quiet_hours_and_is_not_dropped(backend: Backen
     let mut gateway = http_server(|_| Some((200, "{}".into()))).await;
     let url = gateway.url.clone();
     let server = server(backend, move |c| c.delivery.sms = sms(url)).await;
-    let mut cw = Client::caseworker(&server);
+    let mut cw = Client::worker(&server);
     // The mother's quiet hours are the two hours around now on the Oslo clock.
     let now = landsby_domain::time::oslo_local(chrono::Utc::now());
     let hour = |h: u32| common::TimeOfDay {

@@ -75,7 +75,7 @@ async fn old_notifications_whose_deliveries_ended_are_purged_in_batches_and_noth
 ) {
     let server: TestServer = server(backend, |_| {}).await;
     let pool = server.db.pool();
-    let mut cw = Client::caseworker(&server);
+    let mut cw = Client::worker(&server);
     let mut ids = Vec::new();
     for key in ["old-1", "old-2", "old-unfinished", "recent"] {
         let n = cw.send(visit_scheduled(key, mother())).await.unwrap();

@@ -53,6 +53,13 @@ impl Client {
         Self::as_role(server, "caseworker-1", AGENCY, &[Role::Caseworker])
     }
 
+    /// The worker (role `service`), which sends most notifications and needs no case service to
+    /// vouch for it: the tests of templates, keys and delivery send as the worker; staff need to know
+    /// is tested with a case service beside (access.rs).
+    pub fn worker(server: &TestServer) -> Self {
+        Self::as_role(server, "landsby-worker", AGENCY, &[Role::Service])
+    }
+
     pub fn req<T>(&self, message: T) -> tonic::Request<T> {
         authed(&self.token, message)
     }

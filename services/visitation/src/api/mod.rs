@@ -74,13 +74,10 @@ impl VisitationApi {
         case_id: Uuid,
         resource: &'static str,
     ) -> Result<(), ApiError> {
-        if caller.has_any(&[landsby_domain::Role::Service]) {
-            return Ok(());
-        }
-        match self.case.may_open(on_behalf, case_id).await {
-            Err(ApiError::NotFound { .. }) => Err(ApiError::NotFound { resource }),
-            other => other,
-        }
+        self.case
+            .access()
+            .check(caller, on_behalf, case_id, resource)
+            .await
     }
 
     /// The case as the case service has it now, for an open case only. Reading it is the need-to-know

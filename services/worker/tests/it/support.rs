@@ -58,7 +58,15 @@ pub async fn env_with(
         TestServer::start_with(landsby_visitation::SERVICE, db, |c| c.endpoints.case = url).await
     };
     visitation.wait_for(ServingStatus::Serving).await;
-    let notification = TestServer::start(landsby_notification::SERVICE, backend).await;
+    let notification = {
+        let url = format!("https://{}", case.addr);
+        let db = TestDb::new(backend).await;
+        TestServer::start_with(landsby_notification::SERVICE, db, |c| {
+            c.endpoints.case = url
+        })
+        .await
+    };
+    notification.wait_for(ServingStatus::Serving).await;
     let db = TestDb::new(backend).await;
     let dir = db.dir();
     write_token(&dir, AGENCY);
