@@ -428,10 +428,12 @@ async fn a_delivery_cut_off_by_kill_9_is_made_after_a_restart_and_no_log_shows_t
     let (mut second, addr) = service("notification", &db, &settings);
     let mut client = NotificationServiceClient::new(serving(addr).await);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    // Read as the agency's portal would (the worker sends but reads nothing).
+    let portal = keys().token("oslo-portal", AGENCY, &[landsby_domain::Role::Portal]);
     let delivered = loop {
         let n = client
             .get_notification(landsby_testkit::authed(
-                &token,
+                &portal,
                 npb::GetNotificationRequest {
                     notification_id: sent.id.clone(),
                 },

@@ -304,8 +304,10 @@ coded_enum! {
         AgencyAdmin = "agency_admin",
         /// An auditor: reads the audit log.
         Auditor = "auditor",
-        /// Another landsby process (the worker).
+        /// Another landsby process (the worker): exactly the calls the worker makes.
         Service = "service",
+        /// An agency's portal for parents and foster parents: a recipient's inbox and preferences.
+        Portal = "portal",
     }
 }
 

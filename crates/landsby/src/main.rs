@@ -363,3 +363,48 @@ fn migrate(file: Option<&std::path::Path>) -> Result<(), String> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use landsby_domain::Role;
+    use landsby_platform::tls::Process;
+
+    /// The role `service` may call exactly what the worker calls (its certificate's list) and what
+    /// the visitation service reads from the case service on its behalf when it puts a computed scope
+    /// in force: checked against every service's role table.
+    #[test]
+    fn the_service_role_grants_exactly_the_calls_the_worker_makes() {
+        let mut granted: Vec<&str> = Vec::new();
+        let mut take = |rpcs: &mut dyn Iterator<Item = (&'static str, &'static [Role])>| {
+            granted.extend(
+                rpcs.filter(|(_, roles)| roles.contains(&Role::Service))
+                    .map(|(method, _)| method),
+            );
+        };
+        take(
+            &mut landsby_case::api::Rpc::ALL
+                .iter()
+                .map(|r| (r.method(), r.allowed())),
+        );
+        take(
+            &mut landsby_visitation::api::Rpc::ALL
+                .iter()
+                .map(|r| (r.method(), r.allowed())),
+        );
+        take(
+            &mut landsby_notification::api::Rpc::ALL
+                .iter()
+                .map(|r| (r.method(), r.allowed())),
+        );
+        take(
+            &mut landsby_worker::api::Rpc::ALL
+                .iter()
+                .map(|r| (r.method(), r.allowed())),
+        );
+        granted.sort_unstable();
+        let mut calls = Process::Worker.calls().to_vec();
+        calls.extend(Process::Visitation.calls());
+        calls.sort_unstable();
+        assert_eq!(granted, calls);
+    }
+}

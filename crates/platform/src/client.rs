@@ -113,8 +113,9 @@ impl CaseAccess {
         }
     }
 
-    /// Ok when `caller` may open the case: the worker (role `service`) always, anyone else when the
-    /// case service lets them read it. Otherwise NOT_FOUND of `resource` (what the call named, as if
+    /// Ok when `caller` may open the case: the worker (role `service`) and the portals (role
+    /// `portal`, acting for the recipients, whom the roles limit) always, anyone else when the case
+    /// service lets them read it. Otherwise NOT_FOUND of `resource` (what the call named, as if
     /// it were not there); the case service's refusals of the token and its absence pass through as
     /// [`downstream`] says.
     pub async fn check(
@@ -124,7 +125,7 @@ impl CaseAccess {
         case_id: uuid::Uuid,
         resource: &'static str,
     ) -> Result<(), ApiError> {
-        if caller.has_any(&[landsby_domain::Role::Service]) {
+        if caller.has_any(&[landsby_domain::Role::Service, landsby_domain::Role::Portal]) {
             return Ok(());
         }
         let mut client = self.inner.clone();

@@ -80,10 +80,12 @@ pub struct RetentionConfig {
 impl Default for RetentionConfig {
     fn default() -> Self {
         const DAY: u64 = 24 * 3600;
+        // A month as the settings write it (humantime's: 30.44 days), so the defaults read "3months".
+        const MONTH: u64 = 2_630_016;
         Self {
             jobs: Duration::from_secs(30 * DAY),
-            dead_jobs: Duration::from_secs(90 * DAY),
-            notifications: Duration::from_secs(180 * DAY),
+            dead_jobs: Duration::from_secs(3 * MONTH),
+            notifications: Duration::from_secs(6 * MONTH),
             interval: Duration::from_secs(3600),
         }
     }

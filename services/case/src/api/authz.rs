@@ -1,8 +1,10 @@
 //! Which roles may call which RPC of the case service. Every RPC is listed; a test checks the list
 //! against the contract, and `docs/security.md` carries the same table (also checked by a test).
 //!
-//! Case content is for the agency's case staff; the worker (role `service`) reads what it needs to
-//! compute scopes and reviews, and alone writes what it derives. A step or goal decision takes effect
+//! Case content is for the agency's case staff; the worker (role `service`) makes exactly the calls
+//! it needs (a test checks the `service` column against them): it lists the open cases, reads their
+//! snapshots in batches and the event feed, and alone writes what it derives; the visitation service
+//! reads a case and its village on the worker's behalf when it puts a computed scope in force. A step or goal decision takes effect
 //! when a team lead approves it. Administrators and auditors do not read case content here.
 
 use landsby_domain::Role;
@@ -25,22 +27,22 @@ landsby_platform::rpc_table! {
     RemoveVillageMember => CASE_STAFF,
     ListVillageMembers => CASE_STAFF_AND_WORKER,
     RecordBoardDecision => CASE_STAFF,
-    ListBoardDecisions => CASE_STAFF_AND_WORKER,
+    ListBoardDecisions => CASE_STAFF,
     ScheduleReview => CASE_STAFF,
-    ListReviews => CASE_STAFF_AND_WORKER,
+    ListReviews => CASE_STAFF,
     CompleteReview => CASE_STAFF,
     ApproveDecision => TEAM_LEAD,
     RejectDecision => TEAM_LEAD,
-    GetReadiness => CASE_STAFF_AND_WORKER,
+    GetReadiness => CASE_STAFF,
     AddFollowUpGoal => CASE_STAFF,
     UpdateFollowUpGoal => CASE_STAFF,
-    ListFollowUpGoals => CASE_STAFF_AND_WORKER,
+    ListFollowUpGoals => CASE_STAFF,
     AddCareTask => CASE_STAFF,
     MoveCareTask => CASE_STAFF,
-    ListCareTasks => CASE_STAFF_AND_WORKER,
+    ListCareTasks => CASE_STAFF,
     ScheduleFamilyGroupConference => CASE_STAFF,
     RecordConferenceOutcome => CASE_STAFF,
-    ListFamilyGroupConferences => CASE_STAFF_AND_WORKER,
+    ListFamilyGroupConferences => CASE_STAFF,
     WaiveFamilyGroupConference => CASE_STAFF,
     ReduceFollowUpVisits => CASE_STAFF,
     SyncDueReviews => WORKER,

@@ -61,6 +61,7 @@ fn assigned(role: Role) -> Who {
         Role::Service => "landsby-worker",
         Role::AgencyAdmin => "admin-1",
         Role::Auditor => "auditor-1",
+        Role::Portal => "oslo-portal",
     };
     Who {
         subject,

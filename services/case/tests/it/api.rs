@@ -1199,6 +1199,27 @@ async fn the_worker_may_read_but_not_write(backend: Backend) {
         ..Default::default()
     });
     worker.inner.list_village_members(req).await.unwrap();
+    // It reads nothing it does not need: not the decisions, reviews or readiness one by one.
+    let req = worker.req(pb::ListBoardDecisionsRequest {
+        case_id: case.id.clone(),
+        ..Default::default()
+    });
+    assert_eq!(
+        worker
+            .inner
+            .list_board_decisions(req)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let req = worker.req(pb::GetReadinessRequest {
+        case_id: case.id.clone(),
+    });
+    assert_eq!(
+        worker.inner.get_readiness(req).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
     assert_eq!(
         worker.create(new_case()).await.unwrap_err().code(),
         Code::PermissionDenied

@@ -1887,14 +1887,9 @@ async fn every_new_rpc_refuses_roles_without_access_and_malformed_ids(backend: B
     );
     // Another agency's case is not found, for the worker too.
     let mut bergen_worker = Client::as_role(&server, "worker", OTHER_AGENCY, &[Role::Service]);
-    let req = bergen_worker.req(pb::GetReadinessRequest { case_id: id() });
+    let req = bergen_worker.req(pb::GetCaseRequest { case_id: id() });
     assert_eq!(
-        bergen_worker
-            .inner
-            .get_readiness(req)
-            .await
-            .unwrap_err()
-            .code(),
+        bergen_worker.inner.get_case(req).await.unwrap_err().code(),
         Code::NotFound
     );
     assert_eq!(

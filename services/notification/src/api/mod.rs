@@ -103,8 +103,8 @@ impl NotificationApi {
         }
     }
 
-    /// The entries of a recipient's inbox the caller may see: all of them for the worker and for
-    /// the recipient themselves, otherwise those of the cases the caller may open.
+    /// The entries of a recipient's inbox the caller may see: all of them for a portal and for the
+    /// recipient themselves, otherwise those of the cases the caller may open.
     async fn visible(
         &self,
         caller: &Caller,
@@ -112,7 +112,7 @@ impl NotificationApi {
         recipient: &str,
         rows: Vec<crate::model::InboxEntry>,
     ) -> Result<Vec<crate::model::InboxEntry>, ApiError> {
-        if caller.has_any(&[Role::Service]) || caller.subject == recipient {
+        if caller.has_any(&[Role::Service, Role::Portal]) || caller.subject == recipient {
             return Ok(rows);
         }
         let mut open = std::collections::HashMap::new();
@@ -485,7 +485,7 @@ impl NotificationService for NotificationApi {
             else {
                 return Err(ApiError::internal("validated marks without their parts"));
             };
-            if !caller.has_any(&[Role::Service]) && caller.subject != recipient {
+            if !caller.has_any(&[Role::Portal]) && caller.subject != recipient {
                 return Err(ApiError::PermissionDenied {
                     reason:
                         "staff mark only their own inbox read; a recipient's portal marks theirs"

@@ -75,7 +75,14 @@ async fn staff_see_the_notifications_of_the_cases_they_may_open_and_no_other(bac
         page_size: 100,
         ..Default::default()
     };
-    let stored_on_b = worker.list(of_b.clone()).await.unwrap().notifications.len();
+    // caseworker-2 counts case B's notifications (the worker lists none).
+    let mut owner_b = Client::as_role(&server, "caseworker-2", AGENCY, &[Role::Caseworker]);
+    let stored_on_b = owner_b
+        .list(of_b.clone())
+        .await
+        .unwrap()
+        .notifications
+        .len();
 
     let mut cw = Client::caseworker(&server);
     // Send: on my case, yes; on another's, NOT_FOUND before anything else is looked at, and
@@ -87,7 +94,12 @@ async fn staff_see_the_notifications_of_the_cases_they_may_open_and_no_other(bac
     broken.kind = "nope".into();
     assert_eq!(cw.send(broken).await.unwrap_err().code(), Code::NotFound);
     assert_eq!(
-        worker.list(of_b.clone()).await.unwrap().notifications.len(),
+        owner_b
+            .list(of_b.clone())
+            .await
+            .unwrap()
+            .notifications
+            .len(),
         stored_on_b
     );
 

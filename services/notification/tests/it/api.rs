@@ -21,9 +21,14 @@ landsby_testkit::on_both_backends!(
 async fn a_notification_is_written_in_the_recipients_language_and_reaches_the_inbox_once(
     backend: Backend,
 ) {
-    let server = server(backend, |_| {}).await;
+    // Listing is for staff, who need a case they may open.
+    let (server, _cases, case) = server_and_case(backend, |_| {}).await;
     let mut cw = Client::worker(&server);
-    let first = cw.send(visit_scheduled("k-1", mother())).await.unwrap();
+    let mut staff = Client::caseworker(&server);
+    let first = cw
+        .send(on(&case, visit_scheduled("k-1", mother())))
+        .await
+        .unwrap();
     assert_eq!(first.language(), common::Language::Nn);
     assert_eq!(first.kind, "visit_scheduled");
     assert!(first.body.contains("kl. 17.00"), "{}", first.body);
@@ -38,11 +43,14 @@ async fn a_notification_is_written_in_the_recipients_language_and_reaches_the_in
     assert_eq!(inbox_delivery.attempts.len(), 1);
     assert!(inbox_delivery.attempts[0].ok);
     // The same key again: the first notification, and no second delivery.
-    let again = cw.send(visit_scheduled("k-1", mother())).await.unwrap();
+    let again = cw
+        .send(on(&case, visit_scheduled("k-1", mother())))
+        .await
+        .unwrap();
     assert_eq!(again.id, first.id);
     // A retry built a little differently is still the same request: an empty protection for none,
     // an address with spaces around it.
-    let mut rebuilt = visit_scheduled("k-1", mother());
+    let mut rebuilt = on(&case, visit_scheduled("k-1", mother()));
     rebuilt.protection = Some(pb::CaseProtection::default());
     rebuilt.recipient.as_mut().unwrap().contact_points[0].value = " mor@example.no ".into();
     assert_eq!(cw.send(rebuilt).await.unwrap().id, first.id);
@@ -52,7 +60,7 @@ async fn a_notification_is_written_in_the_recipients_language_and_reaches_the_in
     assert_eq!(inbox.items[0].notification_id, first.id);
     assert_eq!(inbox.items[0].body, first.body);
     // The same key with another request is refused.
-    let mut other = visit_scheduled("k-1", mother());
+    let mut other = on(&case, visit_scheduled("k-1", mother()));
     other.parameters = params(&[
         ("start", "2027-03-09T16:00:00Z"),
         ("duration_minutes", "90"),
@@ -66,7 +74,7 @@ async fn a_notification_is_written_in_the_recipients_language_and_reaches_the_in
     let lead = cw
         .send(pb::SendNotificationRequest {
             idempotency_key: "k-2".into(),
-            case_id: CASE.into(),
+            case_id: case.clone(),
             recipient: Some(pb::Recipient {
                 staff_subject: "teamlead-1".into(),
                 ..Default::default()
@@ -79,9 +87,9 @@ async fn a_notification_is_written_in_the_recipients_language_and_reaches_the_in
         .unwrap();
     assert_eq!(lead.language(), common::Language::Nb);
     assert!(lead.body.contains("1. mars 2027"), "{}", lead.body);
-    let listed = cw
+    let listed = staff
         .list(pb::ListNotificationsRequest {
-            case_id: CASE.into(),
+            case_id: case.clone(),
             page_size: 1,
             ..Default::default()
         })
@@ -89,9 +97,9 @@ async fn a_notification_is_written_in_the_recipients_language_and_reaches_the_in
         .unwrap();
     assert_eq!(listed.notifications.len(), 1);
     assert_eq!(listed.notifications[0].id, lead.id, "newest first");
-    let rest = cw
+    let rest = staff
         .list(pb::ListNotificationsRequest {
-            case_id: CASE.into(),
+            case_id: case.clone(),
             page_size: 1,
             page_token: listed.next_page_token,
             ..Default::default()
@@ -154,16 +162,17 @@ async fn bad_input_is_refused_with_field_details_and_stores_nothing(backend: Bac
         violated_fields(&cw.send(no_recipient).await.unwrap_err()),
         ["recipient"]
     );
-    let listed = cw
-        .list(pb::ListNotificationsRequest::default())
-        .await
-        .unwrap();
-    assert!(listed.notifications.is_empty(), "nothing was stored");
+    assert!(
+        cw.inbox(MOTHER).await.unwrap().items.is_empty(),
+        "nothing was stored"
+    );
     assert_eq!(
         violated_fields(&cw.get("nope").await.unwrap_err()),
         ["notification_id"]
     );
-    let err = cw
+    // Listing is for staff; its input is checked before any case is asked about.
+    let mut staff = Client::caseworker(&server);
+    let err = staff
         .list(pb::ListNotificationsRequest {
             page_size: -1,
             case_id: "x".into(),
@@ -240,6 +249,7 @@ async fn a_secret_address_reaches_no_parent_side_recipient_whatever_the_caller_s
     let unsure = cw.send(to_unknown).await.unwrap();
     assert!(unsure.redacted);
 
+    cw.settled(&free.id, Duration::from_secs(10)).await;
     cw.settled(&placed.id, Duration::from_secs(10)).await;
     cw.settled(&unsure.id, Duration::from_secs(10)).await;
     let needles = [
@@ -252,22 +262,13 @@ async fn a_secret_address_reaches_no_parent_side_recipient_whatever_the_caller_s
         let n = cw.get(id).await.unwrap();
         seen.push(format!("{} {}", n.subject, n.body));
     }
+    // (Staff lists read the same stored text as these reads.)
     for recipient in [MOTHER, "0195b7a4-0000-7000-8000-00000000a002"] {
-        let listed = cw
-            .list(pb::ListNotificationsRequest {
-                recipient_id: recipient.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        for n in listed.notifications {
-            seen.push(format!("{} {}", n.subject, n.body));
-        }
         for item in cw.inbox(recipient).await.unwrap().items {
             seen.push(format!("{} {}", item.subject, item.body));
         }
     }
-    assert!(seen.len() >= 7, "{}", seen.len());
+    assert!(seen.len() >= 6, "{}", seen.len());
     for text in &seen {
         for needle in &needles {
             assert!(
@@ -543,8 +544,27 @@ async fn roles_without_access_and_other_agencies_see_nothing(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
+    // The worker sends but reads nothing; a portal reads a recipient's notification.
     let mut worker = Client::as_role(&server, "landsby-worker", AGENCY, &[Role::Service]);
-    assert_eq!(worker.get(&n.id).await.unwrap().id, n.id);
+    assert_eq!(
+        worker.get(&n.id).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        worker.inbox(MOTHER).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let mut portal = Client::as_role(&server, "oslo-portal", AGENCY, &[Role::Portal]);
+    assert_eq!(portal.get(&n.id).await.unwrap().id, n.id);
+    assert_eq!(portal.inbox(MOTHER).await.unwrap().items.len(), 1);
+    assert_eq!(
+        portal
+            .send(visit_scheduled("r-3", mother()))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
     let mut bergen = Client::as_role(&server, "cw", OTHER_AGENCY, &[Role::Caseworker]);
     assert_eq!(bergen.get(&n.id).await.unwrap_err().code(), Code::NotFound);
     assert!(bergen.inbox(MOTHER).await.unwrap().items.is_empty());

@@ -255,14 +255,18 @@ async fn an_endpoint_that_never_recovers_is_dead_after_the_bounded_attempts(back
     // The gateway refuses the number for good: no retry.
     let gateway = http_server(|_| Some((400, "{\"error\":\"bad number\"}".into()))).await;
     let (hook_url, sms_url) = (platform.url.clone(), gateway.url.clone());
-    let server = server(backend, move |c| {
+    // The case staff find the failure by status: they need a case they may open.
+    let (server, _cases, case) = server_and_case(backend, move |c| {
         c.delivery.webhook = webhook(hook_url);
         c.delivery.sms = sms(sms_url);
         c.delivery.max_attempts = 3;
     })
     .await;
     let mut cw = Client::worker(&server);
-    let sent = cw.send(visit_scheduled("d-3", mother())).await.unwrap();
+    let sent = cw
+        .send(on(&case, visit_scheduled("d-3", mother())))
+        .await
+        .unwrap();
     let n = cw.settled(&sent.id, Duration::from_secs(15)).await;
     assert_eq!(n.status(), pb::NotificationStatus::Failed, "{n:?}");
     let hook = delivery(&n, pb::Channel::Webhook);
@@ -274,13 +278,14 @@ async fn an_endpoint_that_never_recovers_is_dead_after_the_bounded_attempts(back
     assert_eq!(text.attempts.len(), 1, "a permanent refusal is not retried");
     assert!(text.attempts[0].permanent);
     assert_eq!(text.dead_reason, "http 400");
-    // The inbox got it all the same, and operators find the failure by status.
+    // The inbox got it all the same, and the case's caseworker finds the failure by status.
     assert_eq!(
         delivery(&n, pb::Channel::Inbox).status(),
         pb::DeliveryStatus::Delivered
     );
-    let failed = cw
+    let failed = Client::caseworker(&server)
         .list(pb::ListNotificationsRequest {
+            case_id: case.clone(),
             status: pb::NotificationStatus::Failed.into(),
             ..Default::default()
         })

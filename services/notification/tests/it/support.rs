@@ -35,6 +35,35 @@ pub async fn server(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestSe
     server
 }
 
+/// A notification service as [`server`] makes it, with a case service beside it (`endpoints.case`)
+/// and a case there assigned to `caseworker-1`: for what only staff may do (list notifications).
+pub async fn server_and_case(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Config),
+) -> (TestServer, TestServer, String) {
+    let cases = TestServer::start(landsby_case::SERVICE, backend).await;
+    let case = landsby_testkit::case::Client::caseworker(&cases)
+        .create(landsby_testkit::case::new_case())
+        .await
+        .expect("a case")
+        .id;
+    let url = format!("https://{}", cases.addr);
+    let server = server(backend, |c| {
+        c.endpoints.case = url;
+        tweak(c);
+    })
+    .await;
+    (server, cases, case)
+}
+
+/// `request` about `case`.
+pub fn on(case: &str, request: pb::SendNotificationRequest) -> pb::SendNotificationRequest {
+    pb::SendNotificationRequest {
+        case_id: case.into(),
+        ..request
+    }
+}
+
 /// A client of the notification service, calling as one person.
 pub struct Client {
     pub inner: NotificationServiceClient<Channel>,
@@ -53,11 +82,18 @@ impl Client {
         Self::as_role(server, "caseworker-1", AGENCY, &[Role::Caseworker])
     }
 
-    /// The worker (role `service`), which sends most notifications and needs no case service to
-    /// vouch for it: the tests of templates, keys and delivery send as the worker; staff need to know
-    /// is tested with a case service beside (access.rs).
+    /// The agency's own systems in one token: the worker (role `service`) sends, a portal (role
+    /// `portal`) reads a recipient's inbox and notifications and sets preferences. Neither needs a
+    /// case service to vouch for it, so the tests of templates, keys and delivery use it; roles are
+    /// tested on their own (roles_without_access_and_other_agencies_see_nothing), and staff need to
+    /// know with a case service beside (access.rs).
     pub fn worker(server: &TestServer) -> Self {
-        Self::as_role(server, "landsby-worker", AGENCY, &[Role::Service])
+        Self::as_role(
+            server,
+            "landsby-worker",
+            AGENCY,
+            &[Role::Service, Role::Portal],
+        )
     }
 
     pub fn req<T>(&self, message: T) -> tonic::Request<T> {

@@ -12,15 +12,15 @@ const WORKER: &[Role] = &[Role::Service];
 
 landsby_platform::rpc_table! {
     "landsby.visitation.v1.VisitationService";
-    GetVisitationPlan => STAFF_AND_WORKER,
-    ListVisitationPlans => STAFF_AND_WORKER,
+    GetVisitationPlan => STAFF,
+    ListVisitationPlans => STAFF,
     ListScopeVersions => STAFF_AND_WORKER,
     ApplyComputedScope => WORKER,
     AdjustVisitationPlan => STAFF,
     ProposeSchedule => STAFF,
     ScheduleVisit => STAFF,
     GetVisit => STAFF_AND_WORKER,
-    ListVisits => STAFF_AND_WORKER,
+    ListVisits => STAFF,
     UpdateVisit => STAFF,
     ConfirmVisit => STAFF,
     CancelVisit => STAFF,

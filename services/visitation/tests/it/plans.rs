@@ -756,17 +756,34 @@ async fn every_rpc_that_needs_the_case_service_is_unavailable_while_it_is_down(b
         cw.plan(&plan.id).await.unwrap_err().code(),
         Code::Unavailable
     );
-    // The worker reads what this service holds without it; nothing changed.
+    // The worker reads what this service holds without it (the plan's scope versions, the batch of
+    // plans and visits it computes from); nothing changed.
     let mut worker = Client::on(&visitation, "landsby-worker", AGENCY, &[Role::Service]);
-    assert_eq!(worker.plan(&plan.id).await.unwrap(), plan);
-    let listed = worker
-        .list(pb::ListVisitsRequest {
-            case_id: family.case_id.clone(),
-            ..Default::default()
-        })
+    let req = worker.req(pb::ListScopeVersionsRequest {
+        plan_id: plan.id.clone(),
+        ..Default::default()
+    });
+    let versions = worker
+        .inner
+        .list_scope_versions(req)
         .await
-        .unwrap();
-    assert!(listed.visits.is_empty());
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(versions.len(), 1);
+    let req = worker.req(pb::BatchGetCaseVisitationRequest {
+        case_ids: vec![family.case_id.clone()],
+        visits_start_after: Some(prost_types::Timestamp::default()),
+    });
+    let batch = worker
+        .inner
+        .batch_get_case_visitation(req)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(batch.cases.len(), 1);
+    assert_eq!(batch.cases[0].plans, std::slice::from_ref(&plan));
+    assert!(batch.cases[0].visits.is_empty());
 }
 
 async fn weekly_plan(env: &Env) -> (Family, pb::VisitationPlan) {
