@@ -341,7 +341,7 @@ async fn jobs_by_status(db: &landsby_platform::db::DbPool) -> Vec<(String, i64)>
 async fn a_sweep_over_1000_cases_killed_mid_way_finishes_after_a_restart_under_the_same_pod_name() {
     let _machine = super::MACHINE.write().await;
     const CASES: usize = 1000;
-    let services = Services::start().await;
+    let mut services = Services::start().await;
     let (case_addr, visitation_addr, notification_addr) =
         (services.case, services.visitation, services.notification);
     let suite = Suite {
@@ -439,7 +439,23 @@ async fn a_sweep_over_1000_cases_killed_mid_way_finishes_after_a_restart_under_t
         let jobs = jobs_by_status(&pool).await;
         let output = second.output();
         let tail = &output[output.len().saturating_sub(40)..];
-        panic!("the second run did not finish: jobs {jobs:?}; its last lines: {tail:#?}");
+        // What the services said of their internal errors (contexts only, never request data).
+        let internal: Vec<String> = services
+            .running
+            .iter_mut()
+            .flat_map(|(process, _)| {
+                let lines: Vec<String> = process
+                    .output()
+                    .into_iter()
+                    .filter(|l| l.contains("internal error") || l.contains("\"ERROR\""))
+                    .collect();
+                lines.into_iter().rev().take(10).collect::<Vec<_>>()
+            })
+            .collect();
+        panic!(
+            "the second run did not finish: jobs {jobs:?}; its last lines: {tail:#?}; \
+             the services' internal errors: {internal:#?}"
+        );
     };
     let output = second.output();
     assert!(status.success(), "{output:?}");
