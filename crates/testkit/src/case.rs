@@ -300,6 +300,22 @@ impl Client {
         Ok((r.review.unwrap(), r.case.unwrap()))
     }
 
+    /// The case's reviews (up to 50), only those in `status` unless it is unspecified.
+    pub async fn reviews(&mut self, case_id: &str, status: pb::ReviewStatus) -> Vec<pb::Review> {
+        let req = self.req(pb::ListReviewsRequest {
+            case_id: case_id.into(),
+            page_size: 50,
+            status: status.into(),
+            ..Default::default()
+        });
+        self.inner
+            .list_reviews(req)
+            .await
+            .expect("reviews")
+            .into_inner()
+            .reviews
+    }
+
     pub async fn readiness(&mut self, case_id: &str) -> Result<pb::Readiness, tonic::Status> {
         let req = self.req(pb::GetReadinessRequest {
             case_id: case_id.into(),

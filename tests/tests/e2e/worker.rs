@@ -110,19 +110,9 @@ async fn the_heart_flow(suite: &Suite, secret: bool) -> Duration {
     });
     let mut cases = suite.caseworker();
     eventually!("a step 2 review due", {
-        let req = cases.req(cpb::ListReviewsRequest {
-            case_id: f.case.id.clone(),
-            page_size: 50,
-            status: cpb::ReviewStatus::Scheduled.into(),
-            ..Default::default()
-        });
         let reviews = cases
-            .inner
-            .list_reviews(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .reviews;
+            .reviews(&f.case.id, cpb::ReviewStatus::Scheduled)
+            .await;
         reviews
             .iter()
             .any(|r| r.computed_key.starts_with("step_review/involvement"))

@@ -46,18 +46,9 @@ async fn a_new_case_gets_a_computed_plan_and_its_due_reviews(backend: Backend) {
     assert_eq!(visits.plans(&f.case.id).await.len(), 1);
     let mut cases = CaseClient::caseworker(&env.case);
     let reviews = eventually!("the computed reviews", {
-        let req = cases.req(cpb::ListReviewsRequest {
-            case_id: f.case.id.clone(),
-            page_size: 50,
-            ..Default::default()
-        });
         let reviews = cases
-            .inner
-            .list_reviews(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .reviews;
+            .reviews(&f.case.id, cpb::ReviewStatus::Unspecified)
+            .await;
         reviews
             .iter()
             .any(|r| r.computed_key.starts_with("step_review/safety"))
@@ -98,19 +89,9 @@ async fn a_step_change_moves_the_scope_and_tells_each_member_what_their_role_sho
     assert_eq!(plan.parent_id, f.mother_id);
     let mut cases = CaseClient::caseworker(&env.case);
     eventually!("a step 2 review due", {
-        let req = cases.req(cpb::ListReviewsRequest {
-            case_id: f.case.id.clone(),
-            page_size: 50,
-            status: cpb::ReviewStatus::Scheduled.into(),
-            ..Default::default()
-        });
         let reviews = cases
-            .inner
-            .list_reviews(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .reviews;
+            .reviews(&f.case.id, cpb::ReviewStatus::Scheduled)
+            .await;
         reviews
             .iter()
             .any(|r| r.computed_key.starts_with("step_review/involvement"))
@@ -206,19 +187,9 @@ async fn visits_tell_their_participants_and_a_concern_tells_the_caseworker(backe
     let mut cases = CaseClient::caseworker(&env.case);
     let early = format!("early_review/{}", v.id);
     eventually!("the early review", {
-        let req = cases.req(cpb::ListReviewsRequest {
-            case_id: f.case.id.clone(),
-            page_size: 50,
-            status: cpb::ReviewStatus::Scheduled.into(),
-            ..Default::default()
-        });
         let reviews = cases
-            .inner
-            .list_reviews(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .reviews;
+            .reviews(&f.case.id, cpb::ReviewStatus::Scheduled)
+            .await;
         reviews
             .iter()
             .any(|r| r.computed_key == early)
