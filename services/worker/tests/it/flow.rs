@@ -99,7 +99,6 @@ async fn a_step_change_moves_the_scope_and_tells_each_member_what_their_role_sho
     });
     admin.settled().await;
     let mut notices = env.suite.notices();
-    let got = notices.summary(&f.case.id).await;
     let mut want = vec![
         // The plan made at creation, and the step 2 plan; the step change.
         (f.mother_id.clone(), "plan_changed".to_owned()),
@@ -111,6 +110,16 @@ async fn a_step_change_moves_the_scope_and_tells_each_member_what_their_role_sho
         ("caseworker-1".to_owned(), "step_changed".to_owned()),
     ];
     want.sort();
+    // The last notice may still be on its way when the queue looks quiet: wait for it (a while),
+    // then compare, so a missing one and an extra one both fail.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let got = loop {
+        let got = notices.summary(&f.case.id).await;
+        if got == want || tokio::time::Instant::now() >= deadline {
+            break got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(
         got, want,
         "the school contact hears nothing; each member once per change"
