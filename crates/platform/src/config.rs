@@ -396,7 +396,11 @@ pub struct ServerConfig {
     /// How long a ping may go unanswered before the connection is closed.
     #[serde(with = "humantime_serde")]
     pub keepalive_timeout: Duration,
-    /// After SIGTERM or SIGINT, how long in-flight requests may take before the process exits.
+    /// After SIGTERM or SIGINT, how long health says NOT_SERVING while the server still takes new
+    /// requests, so that load balancers stop sending before it stops accepting.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_delay: Duration,
+    /// After the delay, how long in-flight requests may take before the process exits.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
 }
@@ -462,6 +466,10 @@ pub struct ServiceConfig {
     pub listen: SocketAddr,
     /// `postgres://…` or `sqlite://…`; empty means a SQLite file in the data directory.
     pub database_url: Secret,
+    /// A second, plain-text port that serves only `grpc.health.v1` (for Kubernetes' gRPC probes,
+    /// which speak no TLS); empty: none.
+    #[serde(default)]
+    pub health_listen: String,
 }
 
 impl Default for Config {
@@ -510,6 +518,7 @@ impl Default for ServerConfig {
             max_pending_accept_reset_streams: 50,
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
         }
     }
@@ -548,7 +557,17 @@ impl ServiceConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             database_url: Secret::default(),
+            health_listen: String::new(),
         }
+    }
+
+    /// Where the plain-text health port listens, if anywhere.
+    pub fn health_address(&self) -> Result<Option<SocketAddr>, std::net::AddrParseError> {
+        let listen = self.health_listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some)
     }
 
     /// The database URL, or the SQLite file `<data_dir>/<name>.db` when none is set.
@@ -706,6 +725,22 @@ impl Config {
         }
         if self.server.max_message_bytes < 1024 {
             return Err(invalid("server.max_message_bytes", "must be at least 1024"));
+        }
+        if self.server.shutdown_delay > Duration::from_secs(60) {
+            return Err(invalid("server.shutdown_delay", "must be at most 1m"));
+        }
+        for (setting, service) in [
+            ("case.health_listen", &self.case),
+            ("visitation.health_listen", &self.visitation),
+            ("notification.health_listen", &self.notification),
+            ("worker.health_listen", &self.worker),
+        ] {
+            if service.health_address().is_err() {
+                return Err(invalid(
+                    setting,
+                    "must be empty or an address to listen on, e.g. `0.0.0.0:8081`",
+                ));
+            }
         }
         if self.server.request_timeout.is_zero() {
             return Err(invalid("server.request_timeout", "must be more than zero"));
@@ -1034,8 +1069,12 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "How long a ping may go unanswered before the connection is closed.",
     ),
     (
+        "server.shutdown_delay",
+        "After SIGTERM or SIGINT, how long health answers NOT_SERVING while new requests are still taken, so that load balancers stop sending first (Kubernetes: a few seconds; at most 1m).",
+    ),
+    (
         "server.shutdown_grace",
-        "After SIGTERM or SIGINT, how long in-flight requests may take before the process exits.",
+        "After `server.shutdown_delay`, how long in-flight requests may take before the process exits. The two together must fit in the pod's `terminationGracePeriodSeconds`.",
     ),
     ("database.max_connections", "Connections per service pool."),
     (
@@ -1084,15 +1123,27 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "auth.break_glass_ttl",
         "How long a grant of emergency access (break-glass) to a case lasts (1m-24h).",
     ),
+    (
+        "case.health_listen",
+        "A plain-text port of the case service that answers only `grpc.health.v1` (Kubernetes gRPC probes speak no TLS), e.g. `0.0.0.0:8081`; empty: none.",
+    ),
     ("case.listen", "Where the case service listens."),
     (
         "case.database_url",
         "The case service's database: `postgres://…` or `sqlite://…`; empty: `<data_dir>/case.db`. Secret.",
     ),
+    (
+        "visitation.health_listen",
+        "A plain-text port of the visitation service that answers only `grpc.health.v1` (Kubernetes gRPC probes speak no TLS), e.g. `0.0.0.0:8081`; empty: none.",
+    ),
     ("visitation.listen", "Where the visitation service listens."),
     (
         "visitation.database_url",
         "The visitation service's database: `postgres://…` or `sqlite://…`; empty: `<data_dir>/visitation.db`. Secret.",
+    ),
+    (
+        "notification.health_listen",
+        "A plain-text port of the notification service that answers only `grpc.health.v1` (Kubernetes gRPC probes speak no TLS), e.g. `0.0.0.0:8081`; empty: none.",
     ),
     (
         "notification.listen",
@@ -1159,6 +1210,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "delivery.webhook.secret",
         "The HMAC-SHA256 key webhooks are signed with (at least 32 characters). Secret.",
+    ),
+    (
+        "worker.health_listen",
+        "A plain-text port of the worker that answers only `grpc.health.v1` (Kubernetes gRPC probes speak no TLS), e.g. `0.0.0.0:8081`; empty: none.",
     ),
     (
         "worker.listen",

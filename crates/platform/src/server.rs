@@ -3,9 +3,12 @@
 //! [`start`] serves a [`ServiceDef`] on a bound listener with `grpc.health.v1`, server reflection (v1
 //! and v1alpha), the server limits of the configuration and the [`Guard`] in front of the service. A
 //! background task migrates the database and then watches it: health stays NOT_SERVING until the
-//! migrations have run and whenever the database stops answering. On shutdown, health turns
-//! NOT_SERVING, the server stops accepting, in-flight requests finish, and after
-//! `server.shutdown_grace` the server stops regardless.
+//! migrations have run and whenever the database stops answering. The service `liveness` answers
+//! SERVING for as long as the process runs. With `<service>.health_listen` set, a second port
+//! answers the same health in plain text, for probes that speak no TLS. On shutdown, health turns
+//! NOT_SERVING at once, the server goes on taking requests for `server.shutdown_delay` (so that load
+//! balancers stop sending first), then stops accepting; in-flight requests finish, and after
+//! `server.shutdown_grace` more the server stops regardless.
 
 use crate::auth::Verifier;
 use crate::config::{Config, ServiceConfig};
@@ -138,6 +141,8 @@ pub struct Running {
     pub name: &'static str,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its plain-text health port listens, if it has one.
+    pub health_addr: Option<SocketAddr>,
     /// Where its database is, without credentials.
     pub database: String,
     task: JoinHandle<Result<(), String>>,
@@ -193,6 +198,25 @@ pub async fn start(
     let (reporter, health_service) = tonic_health::server::health_reporter();
     // NOT_SERVING before anything runs that could report SERVING.
     set_health(&reporter, def.grpc_service, ServingStatus::NotServing).await;
+    reporter
+        .set_service_status(LIVENESS, ServingStatus::Serving)
+        .await;
+    let health_listener =
+        match service_config.health_address() {
+            Ok(None) => None,
+            Ok(Some(at)) => Some(TcpListener::bind(at).await.map_err(|e| {
+                StartError::Setup(format!("cannot listen for health on {at}: {e}"))
+            })?),
+            Err(e) => return Err(StartError::Setup(format!("health_listen: {e}"))),
+        };
+    let health_addr = match &health_listener {
+        Some(l) => Some(
+            l.local_addr()
+                .map_err(|e| StartError::Setup(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let plain_health = health_service.clone();
     let ready = Arc::new(AtomicBool::new(false));
     let server_cfg = &config.server;
 
@@ -271,6 +295,24 @@ pub async fn start(
     let name = def.name;
     let grpc_service = def.grpc_service;
     let grace = server_cfg.shutdown_grace;
+    let delay = server_cfg.shutdown_delay;
+    // The plain-text health port lives until the server has drained, answering NOT_SERVING meanwhile.
+    let (health_stop, health_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(listener) = health_listener {
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        tokio::spawn(async move {
+            let stop = async {
+                let _ = health_stopped.await;
+            };
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(plain_health)
+                .serve_with_incoming_shutdown(incoming, stop)
+                .await
+            {
+                tracing::error!(service = name, error = %e, "the health port failed");
+            }
+        });
+    }
     // TCP_NODELAY on every accepted connection: the builder's `tcp_nodelay` applies only to a
     // listener tonic binds itself, and without it a response written in two segments waits for
     // the caller's delayed ACK (~40 ms).
@@ -304,6 +346,14 @@ pub async fn start(
             supervisor.abort();
             let _ = (&mut supervisor).await;
             set_health(&reporter, grpc_service, ServingStatus::NotServing).await;
+            if !delay.is_zero() {
+                tracing::info!(
+                    service = name,
+                    ?delay,
+                    "shutting down: NOT_SERVING, still taking requests"
+                );
+                tokio::time::sleep(delay).await;
+            }
             tracing::info!(service = name, "shutting down: draining in-flight requests");
         };
         let serve = router.serve_with_incoming_shutdown(incoming, signal);
@@ -314,13 +364,14 @@ pub async fn start(
                 db.close().await;
                 result.map_err(|e| format!("the {name} server failed: {e}"))
             }
-            () = async { shutdown.wait().await; tokio::time::sleep(grace).await } => {
+            () = async { shutdown.wait().await; tokio::time::sleep(delay + grace).await } => {
                 // Requests still hold connections; waiting for them is what the bound forbids.
                 tracing::warn!(service = name, ?grace, "drain bound reached; stopping with requests in flight");
                 Ok(())
             }
         };
         stop_supervisor.abort();
+        let _ = health_stop.send(());
         tracing::info!(service = name, "stopped");
         outcome
     });
@@ -328,10 +379,14 @@ pub async fn start(
     Ok(Running {
         name,
         addr,
+        health_addr,
         database,
         task,
     })
 }
+
+/// The health service that answers SERVING for as long as the process runs (a liveness probe's).
+pub const LIVENESS: &str = "liveness";
 
 async fn set_health(reporter: &HealthReporter, service: &str, status: ServingStatus) {
     reporter.set_service_status("", status).await;
@@ -585,7 +640,14 @@ pub async fn run(
         )
         .await
         .map_err(|e| format!("{}: {e}", def.name))?;
-        tracing::info!(service = server.name, addr = %server.addr, database = %server.database, "listening");
+        match server.health_addr {
+            Some(health) => {
+                tracing::info!(service = server.name, addr = %server.addr, %health, database = %server.database, "listening")
+            }
+            None => {
+                tracing::info!(service = server.name, addr = %server.addr, database = %server.database, "listening")
+            }
+        }
         running.push(server);
     }
     on_ready(&running);

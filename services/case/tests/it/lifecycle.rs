@@ -389,6 +389,8 @@ async fn reflection_describes_the_services_on_v1_and_v1alpha() {
 struct Process {
     spawned: Spawned,
     addr: SocketAddr,
+    /// The plain-text health port, when the process was given one.
+    health: Option<SocketAddr>,
     _dir: tempfile::TempDir,
     db_file: std::path::PathBuf,
 }
@@ -396,6 +398,11 @@ struct Process {
 impl Process {
     /// Starts `landsby-case` on a SQLite file, with the test issuer's key, and waits for its address.
     fn start(grace: &str) -> Self {
+        Self::start_with(grace, &[])
+    }
+
+    /// As [`Process::start`], with more settings.
+    fn start_with(grace: &str, settings: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_file = dir.path().join("case.db");
         let mut command = Command::new(env!("CARGO_BIN_EXE_landsby-case"));
@@ -416,12 +423,14 @@ impl Process {
             .envs(landsby_testkit::pki::tls_env("landsby/case"))
             .env("LANDSBY_SERVER__SHUTDOWN_GRACE", grace)
             .env("LANDSBY_DATABASE__HEALTH_INTERVAL", "100ms")
-            .env("LANDSBY_LOG__FORMAT", "json");
+            .env("LANDSBY_LOG__FORMAT", "json")
+            .envs(settings.iter().copied());
         let mut spawned = Spawned::start(command);
-        let addr = spawned.wait_for(Duration::from_secs(30), listening_addr);
+        let (addr, health) = spawned.wait_for(Duration::from_secs(30), listening_addr);
         Self {
             spawned,
             addr,
+            health,
             _dir: dir,
             db_file,
         }
@@ -449,12 +458,173 @@ impl Process {
     }
 }
 
-/// The address in the JSON log line that says where the service listens.
-fn listening_addr(line: &str) -> Option<SocketAddr> {
+/// The addresses in the JSON log line that says where the service listens: its port and its
+/// plain-text health port, if any.
+fn listening_addr(line: &str) -> Option<(SocketAddr, Option<SocketAddr>)> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    (v["message"] == "listening")
-        .then(|| v["addr"].as_str()?.parse().ok())
-        .flatten()
+    if v["message"] != "listening" {
+        return None;
+    }
+    let addr = v["addr"].as_str()?.parse().ok()?;
+    Some((addr, v["health"].as_str().and_then(|h| h.parse().ok())))
+}
+
+/// The status of `service` on a plain-text health port, as a Kubernetes gRPC probe asks it.
+async fn probe(health: SocketAddr, service: &str) -> Option<ServingStatus> {
+    let mut client =
+        tonic_health::pb::health_client::HealthClient::new(landsby_testkit::plain_channel(health));
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: service.into(),
+    };
+    let status = client.check(request).await.ok()?.into_inner().status;
+    ServingStatus::try_from(status).ok()
+}
+
+/// What Kubernetes gives a pod between SIGTERM and SIGKILL in deploy/ (terminationGracePeriodSeconds).
+const TERMINATION_GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_sigterm_flips_readiness_first_keeps_serving_for_the_delay_then_drains_in_time()
+{
+    // As deploy/ runs it: a plain-text health port for the probes, a shutdown delay, a grace.
+    let mut process = Process::start_with(
+        "10s",
+        &[
+            ("LANDSBY_CASE__HEALTH_LISTEN", "127.0.0.1:0"),
+            ("LANDSBY_SERVER__SHUTDOWN_DELAY", "2s"),
+            // The load is one caller; its rate limit is not what this test is about.
+            ("LANDSBY_SERVER__CALLER_RATE", "0"),
+        ],
+    );
+    let health = process.health.expect("the log names the health port");
+    process.wait_serving().await;
+    assert_eq!(probe(health, "").await, Some(ServingStatus::Serving));
+    assert_eq!(
+        probe(health, "landsby.case.v1.CaseService").await,
+        Some(ServingStatus::Serving)
+    );
+    assert_eq!(
+        probe(health, "liveness").await,
+        Some(ServingStatus::Serving)
+    );
+    // The health port answers health and nothing else, in plain text.
+    let mut stranger =
+        pb::case_service_client::CaseServiceClient::new(landsby_testkit::plain_channel(health));
+    let err = stranger
+        .list_cases(landsby_testkit::authed(
+            &landsby_testkit::caseworker(),
+            pb::ListCasesRequest::default(),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+
+    // Load: eight clients writing and reading as fast as they can, each noting when and how each
+    // call ended.
+    let token = landsby_testkit::caseworker();
+    let started = std::time::Instant::now();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..8 {
+        let mut client = pb::case_service_client::CaseServiceClient::new(process.channel());
+        let token = token.clone();
+        let stop = stop.clone();
+        load.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let request = landsby_testkit::authed(
+                    &token,
+                    pb::CreateCaseRequest {
+                        request_id: String::new(),
+                        case: Some(new_case()),
+                    },
+                );
+                let result = client.create_case(request).await.map(|_| ());
+                outcomes.push((started.elapsed(), result.map_err(|e| e.code())));
+                if outcomes.last().is_some_and(|(_, r)| r.is_err()) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            outcomes
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    let term = started.elapsed();
+    process.spawned.signal("TERM");
+    // Readiness flips first: the probe sees NOT_SERVING at once, liveness stays SERVING.
+    let flip_by = tokio::time::Instant::now() + Duration::from_secs(1);
+    while probe(health, "").await != Some(ServingStatus::NotServing) {
+        assert!(
+            tokio::time::Instant::now() < flip_by,
+            "readiness did not flip within 1 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let flipped = started.elapsed();
+    assert_eq!(
+        probe(health, "liveness").await,
+        Some(ServingStatus::Serving)
+    );
+
+    let (status, _) = process
+        .spawned
+        .wait_exit(TERMINATION_GRACE_PERIOD)
+        .expect("the process exits within the pod's termination grace period");
+    let exited = started.elapsed();
+    assert!(status.success(), "{status:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let mut before = 0;
+    let mut during_delay = 0;
+    let mut refused_after = 0;
+    let mut answered_between = 0;
+    for task in load {
+        for (at, outcome) in task.await.unwrap() {
+            match outcome {
+                Ok(()) if at <= term => before += 1,
+                Ok(()) if at > flipped => during_delay += 1,
+                Ok(()) => answered_between += 1,
+                // Once the server stops accepting (after the delay), a new call finds no server
+                // (UNAVAILABLE) or is dropped by the client before it is sent, as the connection
+                // closes (CANCELLED); that is all a caller may see, and never before the delay is
+                // over. The count below shows none of them ran.
+                Err(code) => {
+                    assert!(
+                        matches!(code, Code::Unavailable | Code::Cancelled),
+                        "a call failed with {code:?} at {at:?}"
+                    );
+                    assert!(
+                        at >= term + Duration::from_millis(1900),
+                        "a call was refused {:?} after SIGTERM, inside the 2 s delay",
+                        at - term
+                    );
+                    refused_after += 1;
+                }
+            }
+        }
+    }
+    assert!(before > 0, "the load ran before SIGTERM");
+    // Every case written was answered, and every answered case was written: nothing in flight was
+    // cut off or lost.
+    use sqlx::Connection;
+    let mut db =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", process.db_file.display()))
+            .await
+            .unwrap();
+    let written: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    let answered = before + during_delay + answered_between;
+    assert_eq!(written, answered as i64, "{refused_after} refused");
+    assert!(
+        during_delay > 0,
+        "calls were still answered after readiness flipped ({before} before, {refused_after} refused after)"
+    );
+    assert!(exited < term + TERMINATION_GRACE_PERIOD);
+    // The health port is gone with the process.
+    assert_eq!(probe(health, "liveness").await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
