@@ -113,6 +113,13 @@ enum ConfigCommand {
     Table,
     /// The settings in effect, with secrets redacted, as JSON.
     Show,
+    /// Checks the settings in effect for one part (case, visitation, notification, worker, sweep,
+    /// migrate): they parse, their values are valid, and nothing the part needs is missing.
+    Check {
+        /// The part: case, visitation, notification, worker, sweep or migrate.
+        #[arg(long)]
+        part: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -139,6 +146,12 @@ fn main() -> ExitCode {
             print!("{}", settings_table());
             Ok(())
         }
+        Command::Config {
+            what: ConfigCommand::Check { part },
+        } => Config::load(file)
+            .and_then(|c| c.require_for(&part))
+            .map_err(|e| e.to_string())
+            .map(|()| println!("{part}: the settings are complete and valid")),
         Command::Config {
             what: ConfigCommand::Show,
         } => Config::load(file)

@@ -619,7 +619,83 @@ pub enum ConfigError {
     },
 }
 
+/// The parts of landsby an operator runs, each with the settings it cannot start without.
+pub const PARTS: &[&str] = &[
+    "case",
+    "visitation",
+    "notification",
+    "worker",
+    "sweep",
+    "migrate",
+];
+
 impl Config {
+    /// The settings `part` (one of [`PARTS`]: a service, `sweep` for `landsby-worker sweep --once`,
+    /// `migrate` for `landsby migrate`) cannot start without that are not set. Dev mode needs none
+    /// (it makes keys in the data directory and speaks plain text). Every part checks this at start,
+    /// and `landsby config check` and the deployment test ask it; the checks of each setting's value
+    /// (a file that cannot be read, a bad key) come after, where the setting is used.
+    pub fn missing_for(&self, part: &str) -> Result<Vec<&'static str>, ConfigError> {
+        if !PARTS.contains(&part) {
+            return Err(ConfigError::Invalid {
+                setting: "part",
+                problem: format!("`{part}` is not one of {}", PARTS.join(", ")),
+            });
+        }
+        if self.dev_mode {
+            return Ok(Vec::new());
+        }
+        let mut missing = Vec::new();
+        let serves = part != "sweep" && part != "migrate";
+        let calls = part != "case" && part != "migrate";
+        if serves || calls {
+            for (setting, path) in [
+                ("tls.cert_file", &self.tls.cert_file),
+                ("tls.key_file", &self.tls.key_file),
+                ("tls.ca_file", &self.tls.ca_file),
+            ] {
+                if path.as_os_str().is_empty() {
+                    missing.push(setting);
+                }
+            }
+        }
+        if serves {
+            if self.auth.issuer.trim().is_empty() {
+                missing.push("auth.issuer");
+            }
+            if self.auth.discovery_url.trim().is_empty() && self.auth.public_key_files.is_empty() {
+                missing.push("auth.discovery_url or auth.public_key_files");
+            }
+        }
+        if part == "case" {
+            if self.personal_data.key_files.is_empty() {
+                missing.push("personal_data.key_files");
+            }
+            if self.personal_data.hash_key_file.as_os_str().is_empty() {
+                missing.push("personal_data.hash_key_file");
+            }
+        }
+        if (part == "worker" || part == "sweep") && self.jobs.token_file.trim().is_empty() {
+            missing.push("jobs.token_file");
+        }
+        Ok(missing)
+    }
+
+    /// [`Config::missing_for`] as the error a part refuses to start with.
+    pub fn require_for(&self, part: &str) -> Result<(), ConfigError> {
+        let missing = self.missing_for(part)?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            setting: "dev_mode",
+            problem: format!(
+                "outside dev mode {part} needs {} (or LANDSBY_DEV_MODE=true on a laptop)",
+                missing.join(", ")
+            ),
+        })
+    }
+
     /// Loads defaults, then `file` (or the file named by `LANDSBY_CONFIG`), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_with(file, |_| {})
@@ -1570,5 +1646,61 @@ mod tests {
         let c = Config::default();
         let url = c.case.database_url(&c.data_dir, "case");
         assert_eq!(url.expose(), "sqlite://./landsby-data/case.db");
+    }
+
+    #[test]
+    fn each_part_names_what_it_cannot_start_without_outside_dev_mode() {
+        let bare = Config::default();
+        let tls = ["tls.cert_file", "tls.key_file", "tls.ca_file"];
+        let auth = ["auth.issuer", "auth.discovery_url or auth.public_key_files"];
+        let expect = |extra: &[&'static str], with_auth: bool| {
+            let mut v: Vec<&str> = tls.to_vec();
+            if with_auth {
+                v.extend(auth);
+            }
+            v.extend(extra);
+            v
+        };
+        assert_eq!(
+            bare.missing_for("case").unwrap(),
+            expect(
+                &["personal_data.key_files", "personal_data.hash_key_file"],
+                true
+            )
+        );
+        assert_eq!(bare.missing_for("visitation").unwrap(), expect(&[], true));
+        assert_eq!(bare.missing_for("notification").unwrap(), expect(&[], true));
+        assert_eq!(
+            bare.missing_for("worker").unwrap(),
+            expect(&["jobs.token_file"], true)
+        );
+        assert_eq!(
+            bare.missing_for("sweep").unwrap(),
+            expect(&["jobs.token_file"], false)
+        );
+        assert!(bare.missing_for("migrate").unwrap().is_empty());
+        assert!(bare.missing_for("admin").is_err());
+        let err = bare.require_for("worker").unwrap_err().to_string();
+        assert!(err.contains("jobs.token_file") && err.contains("auth.issuer"), "{err}");
+
+        let dev = Config {
+            dev_mode: true,
+            ..Config::default()
+        };
+        for part in PARTS {
+            assert!(dev.missing_for(part).unwrap().is_empty(), "{part}");
+        }
+        let mut complete = Config::default();
+        complete.tls.cert_file = "c".into();
+        complete.tls.key_file = "k".into();
+        complete.tls.ca_file = "ca".into();
+        complete.auth.issuer = "https://idp".into();
+        complete.auth.public_key_files = vec!["k.pem".into()];
+        complete.personal_data.key_files = vec!["n".into()];
+        complete.personal_data.hash_key_file = "h".into();
+        complete.jobs.token_file = "t".into();
+        for part in PARTS {
+            assert!(complete.require_for(part).is_ok(), "{part}");
+        }
     }
 }

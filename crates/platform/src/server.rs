@@ -605,6 +605,9 @@ pub async fn run(
 ) -> Result<(), String> {
     // Bind every listener first, and let the configuration say where each service really listens
     // (port 0 picks one), so the services in this process reach each other there.
+    for def in defs {
+        config.require_for(def.name).map_err(|e| e.to_string())?;
+    }
     let mut config = config;
     let mut listeners = Vec::new();
     for def in defs {

@@ -331,6 +331,7 @@ async fn remind(
 /// stops it early with an error; what was not done is finished by the worker or the next run.
 pub async fn once(config: landsby_platform::config::Config) -> Result<Vec<SweepRecord>, String> {
     use landsby_platform::db::DbPool;
+    config.require_for("sweep").map_err(|e| e.to_string())?;
     let url = config.worker.database_url(&config.data_dir, "worker");
     let db = DbPool::connect_lazy(&url, &config.database, "worker").map_err(|e| e.to_string())?;
     db.migrate(&crate::MIGRATIONS).await.map_err(|e| {
