@@ -1681,7 +1681,10 @@ mod tests {
         assert!(bare.missing_for("migrate").unwrap().is_empty());
         assert!(bare.missing_for("admin").is_err());
         let err = bare.require_for("worker").unwrap_err().to_string();
-        assert!(err.contains("jobs.token_file") && err.contains("auth.issuer"), "{err}");
+        assert!(
+            err.contains("jobs.token_file") && err.contains("auth.issuer"),
+            "{err}"
+        );
 
         let dev = Config {
             dev_mode: true,

@@ -1,0 +1,4 @@
+//! The `landsby` command and the deployment, tested from outside: one test binary for the crate.
+
+mod cli;
+mod deploy;
