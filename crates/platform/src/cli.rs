@@ -39,7 +39,21 @@ pub fn block_on(
     defs: &[ServiceDef],
     on_ready: impl FnOnce(&[crate::server::Running]),
 ) -> ExitCode {
-    crate::telemetry::init(&config.log);
+    // One service: `landsby-case`; several in one process: `landsby`.
+    let name = match defs {
+        [one] => format!("landsby-{}", one.name),
+        _ => "landsby".to_owned(),
+    };
+    with_telemetry(&config, &name, run(config.clone(), defs, on_ready))
+}
+
+/// Runs `work` on a new runtime with telemetry installed for the process `name`, then sends what
+/// telemetry still holds. Every landsby binary runs its work through here.
+pub fn with_telemetry(
+    config: &Config,
+    name: &str,
+    work: impl std::future::Future<Output = Result<(), String>>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,7 +64,14 @@ pub fn block_on(
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, defs, on_ready)) {
+    let outcome = runtime.block_on(async {
+        let telemetry = crate::telemetry::init(&config.log, &config.telemetry, name)
+            .map_err(|e| e.to_string())?;
+        let outcome = work.await;
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+        outcome
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "stopped with an error");

@@ -37,7 +37,8 @@ pub fn channel(url: &str, tls: Option<&Tls>) -> Result<Channel, crate::config::C
         .connect_lazy())
 }
 
-/// What goes along from an incoming call to the calls it makes: its token and its deadline.
+/// What goes along from an incoming call to the calls it makes: its token, its deadline and its
+/// trace.
 #[derive(Debug, Clone)]
 pub struct OnBehalf {
     authorization: Option<AsciiMetadataValue>,
@@ -66,6 +67,7 @@ impl OnBehalf {
             .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
             .unwrap_or(DEFAULT_TIMEOUT);
         request.set_timeout(left.max(Duration::from_millis(1)));
+        crate::telemetry::inject(request.metadata_mut());
         request
     }
 }

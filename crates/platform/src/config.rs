@@ -55,6 +55,28 @@ pub struct Config {
     pub tls: TlsConfig,
     /// How long operational copies are kept; the worker removes older ones.
     pub retention: RetentionConfig,
+    /// Traces and metrics over OTLP.
+    pub telemetry: TelemetryConfig,
+}
+
+/// Where traces and metrics go (crates/platform/src/telemetry.rs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The OpenTelemetry collector's OTLP/gRPC endpoint (`http://collector:4317`); empty: none.
+    pub otlp_endpoint: String,
+    /// How often metrics are sent.
+    #[serde(with = "humantime_serde")]
+    pub metrics_interval: Duration,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            metrics_interval: Duration::from_secs(30),
+        }
+    }
 }
 
 /// How long operational copies of personal data are kept (the worker enforces it,
@@ -491,6 +513,7 @@ impl Default for Config {
             endpoints: EndpointsConfig::default(),
             personal_data: PersonalDataConfig::default(),
             tls: TlsConfig::default(),
+            telemetry: TelemetryConfig::default(),
             retention: RetentionConfig::default(),
         }
     }
@@ -802,6 +825,16 @@ impl Config {
         if self.server.max_message_bytes < 1024 {
             return Err(invalid("server.max_message_bytes", "must be at least 1024"));
         }
+        let otlp = self.telemetry.otlp_endpoint.trim();
+        if !(otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://")) {
+            return Err(invalid(
+                "telemetry.otlp_endpoint",
+                "must be empty or an http:// or https:// URL (OTLP over gRPC, e.g. http://collector:4317)",
+            ));
+        }
+        if self.telemetry.metrics_interval < Duration::from_secs(1) {
+            return Err(invalid("telemetry.metrics_interval", "must be at least 1s"));
+        }
         if self.server.shutdown_delay > Duration::from_secs(60) {
             return Err(invalid("server.shutdown_delay", "must be at most 1m"));
         }
@@ -1084,6 +1117,14 @@ pub struct Setting {
 
 /// What each setting does. A test checks that this list and [`Config`] name the same settings.
 const DESCRIPTIONS: &[(&str, &str)] = &[
+    (
+        "telemetry.otlp_endpoint",
+        "The OpenTelemetry collector's OTLP/gRPC endpoint for traces and metrics, e.g. `http://otel-collector:4317`; empty: none (trace context still flows between services and into the logs).",
+    ),
+    (
+        "telemetry.metrics_interval",
+        "How often metrics are sent to the collector.",
+    ),
     (
         "data_dir",
         "Where SQLite databases and the dev signing key live.",

@@ -8,6 +8,9 @@
 //! [`crate::db::lock`]) just before it takes a number, held to commit: an agency's events commit in
 //! sequence order, and a consumer that resumes after the last sequence it handled misses nothing.
 //! Keep the append the last write of its transaction, so the lock is held briefly.
+//!
+//! Each event message carries the `traceparent` of the call that wrote it, so the work a consumer
+//! does for it joins the trace (crates/platform/src/telemetry.rs).
 
 use crate::db::{DbPool, Dialect};
 use crate::error::ApiError;

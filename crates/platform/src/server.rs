@@ -505,13 +505,59 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: HttpRequest) -> Self::Future {
+    fn call(&mut self, req: HttpRequest) -> Self::Future {
         // The clone that was polled ready handles this request; the fresh clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         if is_infrastructure(req.uri().path()) {
             return Box::pin(inner.call(req));
         }
+        // Each request in its span (a child of the caller's trace), timed and counted by its code.
+        let path = req.uri().path().to_owned();
+        let span = crate::telemetry::server_span(req.headers(), &path);
+        let started = std::time::Instant::now();
+        let work = span.in_scope(|| self.guarded(inner, req));
+        let in_span = span.clone();
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let result = work.await;
+                if let Ok(response) = &result {
+                    // An error answered at once is in the headers (trailers-only); an answer, or
+                    // an error after a stream's first message, is in the trailers: counted as OK.
+                    let code = response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .unwrap_or(0);
+                    in_span.record("rpc.grpc.status_code", code);
+                    // Unknown, deadline exceeded, unimplemented, internal, unavailable, data loss:
+                    // the server's trouble, not the caller's.
+                    if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
+                        crate::telemetry::record_error(&in_span);
+                    }
+                    crate::telemetry::Metrics::get().rpc(&path, code, started.elapsed());
+                }
+                result
+            },
+            span,
+        ))
+    }
+}
+
+impl<S, B> Guarded<S>
+where
+    S: Service<HttpRequest, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Default + Send + 'static,
+{
+    /// The guard's checks, then the service.
+    fn guarded(
+        &self,
+        mut inner: S,
+        mut req: HttpRequest,
+    ) -> BoxFuture<'static, Result<http::Response<B>, S::Error>> {
         if let Some(trust_domain) = &self.guard.trust_domain {
             let certs = req
                 .extensions()

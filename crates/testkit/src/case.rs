@@ -157,8 +157,11 @@ impl Client {
         Self::as_role(server, "team-lead-1", AGENCY, &[Role::TeamLead])
     }
 
+    /// A request with the client's token, in the current trace (as a platform that traces sends it).
     pub fn req<T>(&self, message: T) -> tonic::Request<T> {
-        authed(&self.token, message)
+        let mut request = authed(&self.token, message);
+        landsby_platform::telemetry::inject(request.metadata_mut());
+        request
     }
 
     pub async fn create(&mut self, case: pb::Case) -> Result<pb::Case, Status> {

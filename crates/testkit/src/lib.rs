@@ -350,10 +350,14 @@ impl TestServer {
     /// Starts `def` on `db` with a configuration `tweak` may change; returns at once.
     pub async fn start_with(def: ServiceDef, db: TestDb, tweak: impl FnOnce(&mut Config)) -> Self {
         if let Ok(level) = std::env::var("TEST_LOG") {
-            landsby_platform::telemetry::init(&landsby_platform::config::LogConfig {
+            let log = landsby_platform::config::LogConfig {
                 format: landsby_platform::config::LogFormat::Text,
                 level,
-            });
+            };
+            landsby_platform::telemetry::install(
+                &log,
+                &landsby_platform::telemetry::SdkTracerProvider::builder().build(),
+            );
         }
         let mut config = test_config(&db.dir());
         pki::configure(&mut config, &format!("landsby/{}", def.name));

@@ -182,6 +182,12 @@ impl Dispatcher {
             },
         };
         let at = now();
+        let label = match &result {
+            Ok(()) => "delivered",
+            Err(e) if e.is_permanent() => "failed_permanently",
+            Err(_) => "failed",
+        };
+        landsby_platform::telemetry::Metrics::get().delivery(c.channel.as_str(), label);
         let outcome = match result {
             Ok(()) => Outcome::Delivered,
             Err(e) => {

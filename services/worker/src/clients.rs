@@ -224,6 +224,7 @@ pub fn request<M>(
         .metadata_mut()
         .insert("authorization", tokens.bearer(agency)?);
     request.set_timeout(CALL_TIMEOUT);
+    landsby_platform::telemetry::inject(request.metadata_mut());
     Ok(request)
 }
 

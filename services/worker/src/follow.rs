@@ -237,13 +237,20 @@ async fn follow_once(
             }
             next = events.next() => {
                 let Some(next) = next else { return Err("the feed ended".into()) };
-                let (sequence, jobs) = next?;
-                let advance = Advance { feed: feed.name(), agency, after_sequence: sequence, owner };
-                let held = ctx
-                    .queue
-                    .push(&jobs, ctx.config.max_attempts, Also::Cursor(advance))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let read = next?;
+                if let Some(at) = read.committed.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0)) {
+                    let lag = (chrono::Utc::now() - at).to_std().unwrap_or_default();
+                    landsby_platform::telemetry::Metrics::get().feed(feed.name(), lag);
+                }
+                let advance = Advance { feed: feed.name(), agency, after_sequence: read.sequence, owner };
+                // The jobs are queued in the change's trace, so each carries it on.
+                let span = landsby_platform::telemetry::event_span(feed.name(), read.sequence, &read.traceparent);
+                let held = tracing::Instrument::instrument(
+                    ctx.queue.push(&read.jobs, ctx.config.max_attempts, Also::Cursor(advance)),
+                    span,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 if !held {
                     return Ok(());
                 }
@@ -252,9 +259,15 @@ async fn follow_once(
     }
 }
 
-type Events = std::pin::Pin<
-    Box<dyn futures::Stream<Item = Result<(i64, Vec<(Job, String)>), String>> + Send>,
->;
+/// One event read from a feed: its jobs, and what ties them to the change that wrote it.
+struct Read {
+    sequence: i64,
+    jobs: Vec<(Job, String)>,
+    traceparent: String,
+    committed: Option<prost_types::Timestamp>,
+}
+
+type Events = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Read, String>> + Send>>;
 
 async fn open(ctx: &Ctx, feed: Feed, agency: &str, after: i64) -> Result<Events, String> {
     let tokens = &ctx.tokens;
@@ -292,7 +305,12 @@ async fn open(ctx: &Ctx, feed: Feed, agency: &str, after: i64) -> Result<Events,
                     })?
                     .event
                     .ok_or("case feed: an empty event")?;
-                Ok((event.sequence, case_jobs(&agency_owned, &event)))
+                Ok(Read {
+                    sequence: event.sequence,
+                    jobs: case_jobs(&agency_owned, &event),
+                    traceparent: event.traceparent,
+                    committed: event.occur_time,
+                })
             })))
         }
         Feed::Visitation => {
@@ -327,7 +345,12 @@ async fn open(ctx: &Ctx, feed: Feed, agency: &str, after: i64) -> Result<Events,
                     })?
                     .event
                     .ok_or("visitation feed: an empty event")?;
-                Ok((event.sequence, visitation_jobs(&agency_owned, &event)))
+                Ok(Read {
+                    sequence: event.sequence,
+                    jobs: visitation_jobs(&agency_owned, &event),
+                    traceparent: event.traceparent,
+                    committed: event.occur_time,
+                })
             })))
         }
     }

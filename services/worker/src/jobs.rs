@@ -146,6 +146,18 @@ impl Job {
     }
 }
 
+/// A job as it is queued: the job, and the trace it was queued in (the W3C `traceparent` of the
+/// change or call that caused it), so that running it continues that trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    /// The job.
+    #[serde(flatten)]
+    pub job: Job,
+    /// The trace it was queued in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
 /// The backoff before the attempt after `attempt` failed ones (see `landsby_platform::retry`).
 pub fn backoff(base: Duration, max: Duration, attempt: usize) -> Duration {
     landsby_platform::retry::backoff_std(u32::try_from(attempt).unwrap_or(u32::MAX), base, max)
@@ -154,6 +166,35 @@ pub fn backoff(base: Duration, max: Duration, attempt: usize) -> Duration {
 /// Runs one job: the attempts guard, then the job under `jobs.job_timeout`; a retryable failure
 /// waits its backoff before the next attempt, a permanent one ends the job DEAD.
 async fn handle(
+    queued: Queued,
+    ctx: Data<Arc<Ctx>>,
+    attempt: Attempt,
+    id: TaskId,
+) -> Result<(), BoxDynError> {
+    let span = landsby_platform::telemetry::job_span(
+        queued.job.kind(),
+        &id.to_string(),
+        queued.traceparent.as_deref(),
+    );
+    let kind = queued.job.kind();
+    let started = std::time::Instant::now();
+    let outcome =
+        tracing::Instrument::instrument(attempt_job(queued.job, ctx, attempt, id), span.clone())
+            .await;
+    let label = match &outcome {
+        Ok(()) => "done",
+        Err(e) if e.downcast_ref::<AbortError>().is_some() => {
+            landsby_platform::telemetry::record_error(&span);
+            "dead"
+        }
+        Err(_) => "retry",
+    };
+    landsby_platform::telemetry::Metrics::get().job(kind, label, started.elapsed());
+    outcome
+}
+
+/// One attempt of a job, in its span.
+async fn attempt_job(
     job: Job,
     ctx: Data<Arc<Ctx>>,
     attempt: Attempt,
@@ -297,6 +338,7 @@ pub fn spawn(ctx: Arc<Ctx>, shutdown: Shutdown, mode: Mode) -> tokio::task::Join
         if mode == Mode::Serve {
             tokio::spawn(crate::sweep::schedule(ctx.clone(), shutdown.clone()));
             tokio::spawn(crate::retention::schedule(ctx.clone(), shutdown.clone()));
+            tokio::spawn(watch_queue(ctx.clone(), shutdown.clone()));
         }
         // A worker that ends with an error (its database away too long, say) is started again
         // under a new name after a backoff, until shutdown: jobs never silently stop running.
@@ -338,6 +380,22 @@ async fn wait_for_migrations(ctx: &Ctx, shutdown: &Shutdown) -> bool {
 }
 
 /// The queue guard, every half `jobs.stale_after`.
+/// Counts the queue's waiting and DEAD jobs every few seconds for the metrics
+/// `landsby.queue.depth` and `landsby.jobs.dead`.
+async fn watch_queue(ctx: Arc<Ctx>, shutdown: Shutdown) {
+    let gauges = landsby_platform::telemetry::QueueGauges::register();
+    loop {
+        match ctx.queue.depth().await {
+            Ok((waiting, dead)) => gauges.set(waiting, dead),
+            Err(e) => tracing::warn!(error = %e, "the queue could not be counted"),
+        }
+        tokio::select! {
+            () = shutdown.wait() => return,
+            () = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
+}
+
 async fn guard(ctx: Arc<Ctx>, shutdown: Shutdown) {
     let every = ctx.config.stale_after / 2;
     loop {
@@ -384,7 +442,7 @@ async fn monitor(ctx: Arc<Ctx>, name: String, shutdown: Shutdown) -> Result<(), 
                     .queue(crate::queue::QUEUE)
                     .heartbeat_interval(heartbeat)
                     .batch_size(concurrency);
-                let backend = apalis_sqlite::SqliteStorage::<Job>::new(&pool)
+                let backend = apalis_sqlite::SqliteStorage::<Queued>::new(&pool)
                     .with_config(config)
                     .poll_with_interval(poll);
                 WorkerBuilder::new(format!("{name}-{restart}"))
@@ -402,7 +460,7 @@ async fn monitor(ctx: Arc<Ctx>, name: String, shutdown: Shutdown) -> Result<(), 
                     .queue(crate::queue::QUEUE)
                     .heartbeat_interval(heartbeat)
                     .batch_size(concurrency);
-                let backend = apalis_postgres::PostgresStorage::<Job>::new(&pool)
+                let backend = apalis_postgres::PostgresStorage::<Queued>::new(&pool)
                     .with_config(config)
                     .poll_with_interval(poll);
                 WorkerBuilder::new(format!("{name}-{restart}"))

@@ -54,40 +54,27 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Some(Command::Sweep { once: true }) => {
-            landsby_platform::telemetry::init(&config.log);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
+            let work = async {
+                let sweeps = landsby_worker::sweep::once(config.clone())
+                    .await
+                    .map_err(|e| format!("landsby-worker sweep: {e}"))?;
+                for s in sweeps {
+                    println!(
+                        "agency {}: sweep {} done: {} cases ({} failed) in {} batches; {} review reminders, {} escalations, {} visit reminders, {} behind on follow-up visits",
+                        s.agency,
+                        s.id,
+                        s.cases_total,
+                        s.counts.cases_failed,
+                        s.batches_total,
+                        s.counts.review_reminders,
+                        s.counts.escalations,
+                        s.counts.visit_reminders,
+                        s.counts.follow_up_flags
+                    );
                 }
+                Ok(())
             };
-            match runtime.block_on(landsby_worker::sweep::once(config)) {
-                Ok(sweeps) => {
-                    for s in sweeps {
-                        println!(
-                            "agency {}: sweep {} done: {} cases ({} failed) in {} batches; {} review reminders, {} escalations, {} visit reminders, {} behind on follow-up visits",
-                            s.agency,
-                            s.id,
-                            s.cases_total,
-                            s.counts.cases_failed,
-                            s.batches_total,
-                            s.counts.review_reminders,
-                            s.counts.escalations,
-                            s.counts.visit_reminders,
-                            s.counts.follow_up_flags
-                        );
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("landsby-worker sweep: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            landsby_platform::cli::with_telemetry(&config, "landsby-sweep", work)
         }
     }
 }

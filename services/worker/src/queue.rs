@@ -122,7 +122,12 @@ fn task(
     key: &str,
     max_attempts: u32,
 ) -> Result<apalis::prelude::Task<Vec<u8>>, JobError> {
-    let bytes = serde_json::to_vec(job)
+    // Queued in the current trace, if any: the job's run continues it.
+    let queued = crate::jobs::Queued {
+        job: job.clone(),
+        traceparent: landsby_platform::telemetry::traceparent(),
+    };
+    let bytes = serde_json::to_vec(&queued)
         .map_err(|_| JobError::Permanent("a job could not be encoded".into()))?;
     Ok(TaskBuilder::new(bytes)
         .idempotency_key(key)
@@ -474,6 +479,34 @@ impl Queue {
             .rows_affected(),
         };
         Ok(removed)
+    }
+
+    /// How many jobs wait (to run, to be retried, or running) and how many are DEAD.
+    pub async fn depth(&self) -> Result<(u64, u64), JobError> {
+        let dead_states = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))";
+        let sql = |table: &str| {
+            format!(
+                "SELECT CAST(COALESCE(SUM(CASE WHEN status <> 'Done' AND NOT {dead_states} THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(CASE WHEN {dead_states} THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                 FROM {table} WHERE job_type = $1"
+            )
+        };
+        let (waiting, dead): (i64, i64) = match self {
+            Self::Sqlite(pool) => sqlx::query_as(sqlx::AssertSqlSafe(sql("Jobs")))
+                .bind(QUEUE)
+                .fetch_one(pool)
+                .await
+                .map_err(JobError::store)?,
+            Self::Postgres(pool) => sqlx::query_as(sqlx::AssertSqlSafe(sql("apalis.jobs")))
+                .bind(QUEUE)
+                .fetch_one(pool)
+                .await
+                .map_err(JobError::store)?,
+        };
+        Ok((
+            u64::try_from(waiting).unwrap_or(0),
+            u64::try_from(dead).unwrap_or(0),
+        ))
     }
 
     /// The agency's jobs in `filter`, newest first, after the job id `before` (a page token).

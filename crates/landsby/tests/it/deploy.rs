@@ -507,4 +507,27 @@ async fn the_dev_overlays_secrets_start_a_service_that_answers_over_mutual_tls()
         .await
         .unwrap_or_else(|e| panic!("{e:?}\n{}", case.output().join("\n")));
     assert!(cases.into_inner().cases.is_empty());
+
+    // A call its certificate does not allow is refused, and the log line says so with the trace id
+    // of the caller's `traceparent`: the JSON logs carry traces.
+    let mut request = landsby_testkit::authed(
+        token.trim(),
+        landsby_proto::case::CreateCaseRequest::default(),
+    );
+    request.metadata_mut().insert(
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+            .parse()
+            .unwrap(),
+    );
+    let refused = client.create_case(request).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let line = case.wait_for(Duration::from_secs(10), |line| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        (v["message"] == "refused by the caller's certificate").then_some(v)
+    });
+    assert_eq!(
+        line["span"]["trace_id"], "0af7651916cd43dd8448eb211c80319c",
+        "{line}"
+    );
 }

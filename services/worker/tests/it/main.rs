@@ -1,6 +1,6 @@
 //! The worker's tests, one binary: its queue and tables on both databases, and the worker running
 //! beside real case, visitation and notification services over loopback gRPC — the heart flow, the
-//! notices, the review sweep, failures, and its admin API.
+//! notices, the review sweep, failures, its admin API, and one trace across the four of them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,3 +10,4 @@ mod queue;
 mod retention;
 mod support;
 mod sweep;
+mod trace;

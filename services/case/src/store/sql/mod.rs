@@ -553,6 +553,8 @@ where
             case_version: case.version,
             occur_time: Some(timestamp_to_proto(audit.at)),
             actor: audit.subject.clone(),
+            // The trace of the call making the change, so its consumers continue it.
+            traceparent: landsby_platform::telemetry::traceparent().unwrap_or_default(),
             change: Some(change),
         };
         outbox::Event {

@@ -418,6 +418,8 @@ where
             agency: agency.as_str().to_owned(),
             occur_time: Some(timestamp_to_proto(audit.at)),
             actor: audit.subject.clone(),
+            // The trace of the call making the change, so its consumers continue it.
+            traceparent: landsby_platform::telemetry::traceparent().unwrap_or_default(),
             change: Some(change),
         };
         outbox::Event {
