@@ -387,6 +387,93 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_metrics_reach_the_exporter_with_their_names_and_attributes() {
+        use opentelemetry_sdk::metrics::InMemoryMetricExporter;
+        use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+        // The only test in this binary that records metrics: the instruments are made once, from
+        // the meter provider set here.
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        global::set_meter_provider(provider.clone());
+        let m = Metrics::get();
+        m.rpc(
+            "/landsby.case.v1.CaseService/GetCase",
+            0,
+            Duration::from_millis(3),
+        );
+        m.rpc(
+            "/landsby.case.v1.CaseService/GetCase",
+            5,
+            Duration::from_millis(1),
+        );
+        m.job("recompute_case", "done", Duration::from_millis(40));
+        m.job("recompute_case", "dead", Duration::from_millis(2));
+        m.delivery("sms", "delivered");
+        m.feed("case", Duration::from_millis(120));
+        let gauges = QueueGauges::register();
+        gauges.set(7, 2);
+        provider.force_flush().unwrap();
+
+        let mut seen = std::collections::BTreeMap::new();
+        for rm in exporter.get_finished_metrics().unwrap() {
+            for sm in rm.scope_metrics() {
+                for metric in sm.metrics() {
+                    let points: Vec<(String, f64)> = match metric.data() {
+                        AggregatedMetrics::U64(MetricData::Sum(sum)) => sum
+                            .data_points()
+                            .map(|p| (attrs(p.attributes()), p.value() as f64))
+                            .collect(),
+                        AggregatedMetrics::U64(MetricData::Gauge(g)) => g
+                            .data_points()
+                            .map(|p| (attrs(p.attributes()), p.value() as f64))
+                            .collect(),
+                        AggregatedMetrics::F64(MetricData::Histogram(h)) => h
+                            .data_points()
+                            .map(|p| (attrs(p.attributes()), p.count() as f64))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    for (a, v) in points {
+                        seen.insert(format!("{} {a}", metric.name()), v);
+                    }
+                }
+            }
+        }
+        let want = [
+            (
+                "rpc.server.duration rpc.grpc.status_code=0,rpc.method=/landsby.case.v1.CaseService/GetCase",
+                1.0,
+            ),
+            (
+                "rpc.server.duration rpc.grpc.status_code=5,rpc.method=/landsby.case.v1.CaseService/GetCase",
+                1.0,
+            ),
+            ("landsby.jobs job.kind=recompute_case,outcome=done", 1.0),
+            ("landsby.jobs job.kind=recompute_case,outcome=dead", 1.0),
+            (
+                "landsby.job.duration job.kind=recompute_case,outcome=done",
+                1.0,
+            ),
+            ("landsby.deliveries channel=sms,outcome=delivered", 1.0),
+            ("landsby.feed.lag feed=case", 1.0),
+            ("landsby.queue.depth ", 7.0),
+            ("landsby.jobs.dead ", 2.0),
+        ];
+        for (key, value) in want {
+            assert_eq!(seen.get(key), Some(&value), "{key} in {seen:#?}");
+        }
+        let _ = provider.shutdown();
+    }
+
+    fn attrs<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> String {
+        let mut v: Vec<String> = kvs.map(|kv| format!("{}={}", kv.key, kv.value)).collect();
+        v.sort();
+        v.join(",")
+    }
+
+    #[test]
     fn a_traceparent_goes_out_and_comes_back_as_the_parent() {
         global::set_text_map_propagator(TraceContextPropagator::new());
         let provider = SdkTracerProvider::builder().build();
