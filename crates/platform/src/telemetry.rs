@@ -216,8 +216,7 @@ pub fn inject(metadata: &mut tonic::metadata::MetadataMap) {
     global::get_text_map_propagator(|p| p.inject_context(&context, &mut Metadata(metadata)));
 }
 
-/// Marks the current span as failed (an error the operator should see), with a short reason that
-/// carries no personal data.
+/// Marks `span` as failed: an error the operator should see (OpenTelemetry status ERROR).
 pub fn record_error(span: &tracing::Span) {
     span.record("otel.status_code", "ERROR");
 }
