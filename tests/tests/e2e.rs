@@ -19,10 +19,7 @@ use std::time::Duration;
 static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 fn listening(line: &str) -> Option<SocketAddr> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    (v["message"] == "listening")
-        .then(|| v["addr"].as_str()?.parse().ok())
-        .flatten()
+    landsby_testkit::process::listening(line).map(|(addr, _)| addr)
 }
 
 fn replica(db: &TestDb) -> (Spawned, SocketAddr) {

@@ -536,7 +536,7 @@ where
                     if matches!(code, 2 | 4 | 12 | 13 | 14 | 15) {
                         crate::telemetry::record_error(&in_span);
                     }
-                    crate::telemetry::Metrics::get().rpc(&path, code, started.elapsed());
+                    crate::telemetry::Metrics::get().rpc(path, code, started.elapsed());
                 }
                 result
             },

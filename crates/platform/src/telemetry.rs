@@ -330,11 +330,11 @@ impl Metrics {
     }
 
     /// Records one RPC.
-    pub fn rpc(&self, path: &str, code: i32, took: Duration) {
+    pub fn rpc(&self, path: String, code: i32, took: Duration) {
         self.rpc_duration.record(
             took.as_secs_f64(),
             &[
-                KeyValue::new("rpc.method", path.to_owned()),
+                KeyValue::new("rpc.method", path),
                 KeyValue::new("rpc.grpc.status_code", i64::from(code)),
             ],
         );
@@ -398,12 +398,12 @@ mod tests {
         global::set_meter_provider(provider.clone());
         let m = Metrics::get();
         m.rpc(
-            "/landsby.case.v1.CaseService/GetCase",
+            "/landsby.case.v1.CaseService/GetCase".into(),
             0,
             Duration::from_millis(3),
         );
         m.rpc(
-            "/landsby.case.v1.CaseService/GetCase",
+            "/landsby.case.v1.CaseService/GetCase".into(),
             5,
             Duration::from_millis(1),
         );

@@ -424,9 +424,14 @@ pub fn plain_channel(addr: SocketAddr) -> Channel {
 
 /// The health of the whole server ("") behind `channel`, if it answers.
 pub async fn health(channel: &Channel) -> Option<ServingStatus> {
+    health_of(channel, "").await
+}
+
+/// The health of `service` behind `channel` (`""`: the whole server; `liveness`), if it answers.
+pub async fn health_of(channel: &Channel, service: &str) -> Option<ServingStatus> {
     let mut client = HealthClient::new(channel.clone());
     let request = HealthCheckRequest {
-        service: String::new(),
+        service: service.into(),
     };
     let response = client.check(request).await.ok()?;
     ServingStatus::try_from(response.into_inner().status).ok()

@@ -7,6 +7,17 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
+/// Where a service process listens, from its JSON log line `listening`: its port, and its plain-text
+/// health port if it has one. For [`Spawned::wait_for`].
+pub fn listening(line: &str) -> Option<(std::net::SocketAddr, Option<std::net::SocketAddr>)> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if v["message"] != "listening" {
+        return None;
+    }
+    let addr = v["addr"].as_str()?.parse().ok()?;
+    Some((addr, v["health"].as_str().and_then(|h| h.parse().ok())))
+}
+
 /// The path of a binary of this workspace, built next to the running test.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");

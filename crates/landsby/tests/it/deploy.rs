@@ -475,10 +475,7 @@ async fn the_dev_overlays_secrets_start_a_service_that_answers_over_mutual_tls()
         .env("LANDSBY_TLS__TRUST_DOMAIN", "landsby.dev")
         .env("LANDSBY_LOG__FORMAT", "json");
     let mut case = landsby_testkit::process::Spawned::start(command);
-    let addr: std::net::SocketAddr = case.wait_for(Duration::from_secs(30), |line| {
-        let v: serde_json::Value = serde_json::from_str(line).ok()?;
-        (v["message"] == "listening").then(|| v["addr"].as_str()?.parse().ok())?
-    });
+    let (addr, _) = case.wait_for(Duration::from_secs(30), landsby_testkit::process::listening);
     let read = |name: &str| std::fs::read_to_string(pki.join(name)).unwrap();
     // The worker's certificate and its token from the Secret, as the worker pod would call.
     let tls = tonic::transport::ClientTlsConfig::new()

@@ -426,7 +426,8 @@ impl Process {
             .env("LANDSBY_LOG__FORMAT", "json")
             .envs(settings.iter().copied());
         let mut spawned = Spawned::start(command);
-        let (addr, health) = spawned.wait_for(Duration::from_secs(30), listening_addr);
+        let (addr, health) =
+            spawned.wait_for(Duration::from_secs(30), landsby_testkit::process::listening);
         Self {
             spawned,
             addr,
@@ -458,26 +459,9 @@ impl Process {
     }
 }
 
-/// The addresses in the JSON log line that says where the service listens: its port and its
-/// plain-text health port, if any.
-fn listening_addr(line: &str) -> Option<(SocketAddr, Option<SocketAddr>)> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    if v["message"] != "listening" {
-        return None;
-    }
-    let addr = v["addr"].as_str()?.parse().ok()?;
-    Some((addr, v["health"].as_str().and_then(|h| h.parse().ok())))
-}
-
 /// The status of `service` on a plain-text health port, as a Kubernetes gRPC probe asks it.
 async fn probe(health: SocketAddr, service: &str) -> Option<ServingStatus> {
-    let mut client =
-        tonic_health::pb::health_client::HealthClient::new(landsby_testkit::plain_channel(health));
-    let request = tonic_health::pb::HealthCheckRequest {
-        service: service.into(),
-    };
-    let status = client.check(request).await.ok()?.into_inner().status;
-    ServingStatus::try_from(status).ok()
+    landsby_testkit::health_of(&landsby_testkit::plain_channel(health), service).await
 }
 
 /// What Kubernetes gives a pod between SIGTERM and SIGKILL in deploy/ (terminationGracePeriodSeconds).
