@@ -2,41 +2,33 @@
 //! step, the case service handling it, the worker's job for the event it wrote, the visitation
 //! service applying the new scope, and the notification service accepting the notices. Spans are
 //! caught by an in-memory exporter; none carries personal data.
+//!
+//! Each test runs everything on one thread (a current-thread runtime) with its own subscriber as
+//! that thread's default, so it sees its own spans and the other tests of this binary, running
+//! beside it, are neither traced nor slowed.
 
 use crate::support::*;
 use landsby_proto::case as cpb;
 use landsby_testkit::Backend;
 use opentelemetry::trace::{TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use std::sync::OnceLock;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
-landsby_testkit::on_both_backends!(a_step_change_is_one_trace_across_the_four_processes);
-
-/// The spans every test of this binary makes, from here on.
-fn spans() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
-    static SPANS: OnceLock<(InMemorySpanExporter, SdkTracerProvider)> = OnceLock::new();
-    SPANS.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
-        tracing_subscriber::registry()
-            .with(tracing_subscriber::EnvFilter::new("info"))
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
-            .try_init()
-            .expect("no other subscriber in this test binary");
-        (exporter, provider)
-    })
+#[tokio::test]
+async fn on_sqlite_a_step_change_is_one_trace_across_the_four_processes() {
+    a_step_change_is_one_trace_across_the_four_processes(Backend::Sqlite).await
 }
 
-fn in_trace(trace: TraceId) -> Vec<SpanData> {
-    let (exporter, provider) = spans();
+#[tokio::test]
+async fn on_postgres_a_step_change_is_one_trace_across_the_four_processes() {
+    a_step_change_is_one_trace_across_the_four_processes(Backend::Postgres).await
+}
+
+fn in_trace(
+    (exporter, provider): &(InMemorySpanExporter, SdkTracerProvider),
+    trace: TraceId,
+) -> Vec<SpanData> {
     let _ = provider.force_flush();
     exporter
         .get_finished_spans()
@@ -60,7 +52,18 @@ const PERSONAL: &[&str] = &[
 ];
 
 async fn a_step_change_is_one_trace_across_the_four_processes(backend: Backend) {
-    spans();
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("info"))
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _traced = tracing::subscriber::set_default(subscriber);
+    let caught = (exporter, provider);
     let env = env(backend).await;
     let mut f = env.suite.family(false).await;
     let mut admin = env.suite.admin();
@@ -88,7 +91,7 @@ async fn a_step_change_is_one_trace_across_the_four_processes(backend: Backend) 
         "landsby.notification.v1.NotificationService/SendNotification",
     ];
     let spans = loop {
-        let spans = in_trace(trace);
+        let spans = in_trace(&caught, trace);
         let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
         if want.iter().all(|w| names.contains(w)) {
             break spans;
