@@ -304,6 +304,17 @@ fn demo(
             notification: channel(&landsby_notification::SERVICE)?,
             worker: channel(&landsby_worker::SERVICE)?,
         };
+        // `landsby up` listens before its databases are migrated: start once all four serve.
+        for (name, ch) in [
+            ("case", &channels.case),
+            ("visitation", &channels.visitation),
+            ("notification", &channels.notification),
+            ("worker", &channels.worker),
+        ] {
+            landsby_platform::client::wait_serving(ch, Duration::from_secs(60))
+                .await
+                .map_err(|e| format!("the {name} service is {e}"))?;
+        }
         demo::run(channels, tokens).await
     })
 }

@@ -247,26 +247,33 @@ pub fn dev_signing_key(data_dir: &Path) -> Result<(SigningKey, DecodingKey), Con
     Ok((signing, decoding))
 }
 
-/// Writes a new key where no file is; if another process wins the race, its key is used.
+/// Writes a new key where no file is; if another process wins the race, its key is used. The key
+/// is written whole to a file of this process's own and then linked into place (which fails if the
+/// name is taken), so another process never reads a half-written key.
 fn create_dev_key(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let (private, _) = generate_p256_pem().map_err(std::io::Error::other)?;
+    let thread = format!("{:?}", std::thread::current().id());
+    let thread: String = thread.chars().filter(char::is_ascii_digit).collect();
+    let staged = path.with_extension(format!("new.{}.{thread}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(private.as_bytes())?;
-            file.sync_all()?;
-            Ok(private.into_bytes())
-        }
+    let written = options.open(&staged).and_then(|mut file| {
+        file.write_all(private.as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&staged, path));
+    let _ = std::fs::remove_file(&staged);
+    match linked {
+        Ok(()) => Ok(private.into_bytes()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(path),
         Err(e) => Err(e),
     }
@@ -811,6 +818,27 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o077, 0, "the dev key must be private to its owner");
+        }
+    }
+
+    #[test]
+    fn processes_racing_to_create_the_dev_key_all_read_one_whole_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let keys: Vec<Vec<u8>> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            dev_signing_key(dir.path()).expect("a whole key");
+                            std::fs::read(dir.path().join(DEV_KEY_FILE)).unwrap()
+                        })
+                    })
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            assert!(keys.windows(2).all(|w| w[0] == w[1]));
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert_eq!(left.len(), 1, "no staged key file is left behind");
         }
     }
 

@@ -37,6 +37,30 @@ pub fn channel(url: &str, tls: Option<&Tls>) -> Result<Channel, crate::config::C
         .connect_lazy())
 }
 
+/// Waits until the server behind `channel` reports the whole server SERVING on `grpc.health.v1`
+/// (it listens before its database is migrated, answering UNAVAILABLE meanwhile), for at most
+/// `within`; the last status seen otherwise.
+pub async fn wait_serving(channel: &Channel, within: Duration) -> Result<(), String> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let deadline = tokio::time::Instant::now() + within;
+    let mut client = HealthClient::new(channel.clone());
+    loop {
+        let last = match client.check(HealthCheckRequest::default()).await {
+            Ok(answer) => match ServingStatus::try_from(answer.into_inner().status) {
+                Ok(ServingStatus::Serving) => return Ok(()),
+                Ok(status) => format!("{status:?}"),
+                Err(_) => "an unknown status".to_owned(),
+            },
+            Err(status) => format!("{:?}: {}", status.code(), status.message()),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("not serving after {within:?} (last: {last})"));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// What goes along from an incoming call to the calls it makes: its token, its deadline and its
 /// trace.
 #[derive(Debug, Clone)]

@@ -258,22 +258,38 @@ async fn the_heart_flow_on_sqlite_through_landsby_up() {
     stop(up);
 }
 
-/// `landsby demo` against a running `landsby up`: the sample case goes through steps 1 → 2 → 3 and
-/// the care-task transfer, and the timeline shows what the worker did at each step.
+/// `landsby demo` against `landsby up`: the sample case goes through steps 1 → 2 → 3 and the
+/// care-task transfer, and the timeline shows what the worker did at each step. The demo starts
+/// first: it waits until all four services serve (they listen before their databases are migrated).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn landsby_demo_drives_a_case_up_the_staircase_and_prints_the_timeline() {
     let _machine = super::MACHINE.read().await;
     let dir = tempfile::tempdir().unwrap();
-    let (up, addrs) = landsby_up(dir.path());
+    let ports: Vec<std::net::TcpListener> = (0..4)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let addrs: Vec<SocketAddr> = ports.iter().map(|l| l.local_addr().unwrap()).collect();
+    drop(ports);
+    let listen = |cmd: &mut std::process::Command| {
+        for (name, addr) in ["CASE", "VISITATION", "NOTIFICATION", "WORKER"]
+            .iter()
+            .zip(&addrs)
+        {
+            cmd.env(format!("LANDSBY_{name}__LISTEN"), addr.to_string());
+        }
+    };
     let mut cmd = command("landsby");
     cmd.arg("demo").arg("--data-dir").arg(dir.path());
-    for (name, addr) in ["CASE", "VISITATION", "NOTIFICATION", "WORKER"]
-        .iter()
-        .zip(&addrs)
-    {
-        cmd.env(format!("LANDSBY_{name}__LISTEN"), addr.to_string());
-    }
+    listen(&mut cmd);
     let mut demo = Spawned::start(cmd);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut cmd = command("landsby");
+    cmd.arg("up")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("LANDSBY_JOBS__POLL_INTERVAL", "50ms");
+    listen(&mut cmd);
+    let up = Spawned::start(cmd);
     let (status, _) = demo
         .wait_exit(Duration::from_secs(300))
         .expect("the demo ends");
