@@ -8,8 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use landsby_proto::case::{self as pb, case_service_client::CaseServiceClient};
-use landsby_testkit::process::{Spawned, command};
-use landsby_testkit::{AGENCY, Backend, TEST_ISSUER, TestDb, keys};
+use landsby_testkit::process::{Spawned, command, service};
+use landsby_testkit::{AGENCY, Backend, TestDb, keys};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,37 +18,8 @@ use std::time::Duration;
 /// hang not yet explained (noted for the reliability work); alone it takes under a minute.
 static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-fn listening(line: &str) -> Option<SocketAddr> {
-    landsby_testkit::process::listening(line).map(|(addr, _)| addr)
-}
-
 fn replica(db: &TestDb) -> (Spawned, SocketAddr) {
     service("case", db, &[])
-}
-
-/// `landsby-<name>` on `db`, with real token checks and `extra` settings.
-fn service(name: &str, db: &TestDb, extra: &[(&str, String)]) -> (Spawned, SocketAddr) {
-    let section = name.to_uppercase();
-    let mut cmd = command(&format!("landsby-{name}"));
-    cmd.env(format!("LANDSBY_{section}__DATABASE_URL"), db.url())
-        .env(format!("LANDSBY_{section}__LISTEN"), "127.0.0.1:0")
-        .env("LANDSBY_DATA_DIR", db.dir())
-        .env("LANDSBY_AUTH__ISSUER", TEST_ISSUER)
-        .env(
-            "LANDSBY_AUTH__PUBLIC_KEY_FILES",
-            format!("[\"{}\"]", keys().public_key_file().display()),
-        )
-        .envs(landsby_testkit::personal_data_env())
-        .envs(landsby_testkit::pki::tls_env(&format!("landsby/{name}")))
-        .env("LANDSBY_LOG__FORMAT", "json")
-        // The tests seed hundreds of cases a second as one caseworker; the limit has its own tests.
-        .env("LANDSBY_SERVER__CALLER_RATE", "0");
-    for (key, value) in extra {
-        cmd.env(key, value);
-    }
-    let mut process = Spawned::start(cmd);
-    let addr = process.wait_for(Duration::from_secs(30), listening);
-    (process, addr)
 }
 
 async fn serving(addr: SocketAddr) -> tonic::transport::Channel {

@@ -18,9 +18,15 @@ pub fn listening(line: &str) -> Option<(std::net::SocketAddr, Option<std::net::S
     Some((addr, v["health"].as_str().and_then(|h| h.parse().ok())))
 }
 
-/// The path of a binary of this workspace, built next to the running test.
+/// The path of a binary of this workspace, built next to the running test (or next to the running
+/// binary, for `landsby-bench`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/<binary> -> target/<profile>/<name>
+    let sibling = exe.parent().map(|dir| dir.join(name));
+    if let Some(path) = sibling.filter(|p| p.exists()) {
+        return path;
+    }
     // target/<profile>/deps/<test> -> target/<profile>/<name>
     let dir = exe
         .parent()
@@ -148,4 +154,35 @@ pub fn command(name: &str) -> Command {
         command.env("PATH", path);
     }
     command
+}
+
+/// `landsby-<name>` on `db` as in production: tokens of the test issuer, mutual TLS with the
+/// identity `landsby/<name>`, the test identity-number keys, JSON logs, no per-caller rate (tests
+/// and benchmarks call hundreds of times a second as one caseworker; the limit has its own tests),
+/// and `extra` settings. Returns once it listens, with its address.
+pub fn service(
+    name: &str,
+    db: &crate::TestDb,
+    extra: &[(&str, String)],
+) -> (Spawned, std::net::SocketAddr) {
+    let section = name.to_uppercase();
+    let mut cmd = command(&format!("landsby-{name}"));
+    cmd.env(format!("LANDSBY_{section}__DATABASE_URL"), db.url())
+        .env(format!("LANDSBY_{section}__LISTEN"), "127.0.0.1:0")
+        .env("LANDSBY_DATA_DIR", db.dir())
+        .env("LANDSBY_AUTH__ISSUER", crate::TEST_ISSUER)
+        .env(
+            "LANDSBY_AUTH__PUBLIC_KEY_FILES",
+            format!("[\"{}\"]", crate::keys().public_key_file().display()),
+        )
+        .envs(crate::personal_data_env())
+        .envs(crate::pki::tls_env(&format!("landsby/{name}")))
+        .env("LANDSBY_LOG__FORMAT", "json")
+        .env("LANDSBY_SERVER__CALLER_RATE", "0");
+    for (key, value) in extra {
+        cmd.env(key, value);
+    }
+    let mut process = Spawned::start(cmd);
+    let (addr, _) = process.wait_for(Duration::from_secs(30), listening);
+    (process, addr)
 }
