@@ -18,6 +18,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use landsby_domain::{AgencyId, Role};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,9 @@ pub const DEV_KEY_FILE: &str = "dev-signing-key.pem";
 const MAX_TEAMS: usize = 64;
 /// The longest token accepted, in bytes.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The most verified tokens remembered; past this, the expired ones are dropped, and if that is
+/// not enough, all of them.
+const REMEMBERED_TOKENS: usize = 4096;
 
 /// Who is calling: established from a verified token, put in the request's extensions by the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,12 +291,25 @@ enum Keys {
     Issuer(Arc<JwksSource>),
 }
 
-/// Verifies tokens.
+/// A token verified before: the caller it proves, until when, and the key that signed it.
+struct Verified {
+    caller: Caller,
+    /// The token's `exp` plus the leeway, seconds since the epoch: it is refused after this.
+    until: u64,
+    /// The issuer's key id, checked again on every use: a key the issuer withdrew takes its tokens
+    /// with it.
+    kid: Option<String>,
+}
+
+/// Verifies tokens. A token that verified is remembered, by its SHA-256, for its lifetime: a
+/// platform calls with the same token many times, and checking a P-256 signature costs more than
+/// the rest of a read (docs/performance.md). Refusals are not remembered.
 pub struct Verifier {
     keys: Keys,
     issuer: String,
     audience: String,
     leeway: Duration,
+    verified: std::sync::Mutex<HashMap<[u8; 32], Verified>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -322,6 +339,7 @@ impl Verifier {
             issuer: issuer.into(),
             audience: audience.into(),
             leeway,
+            verified: std::sync::Mutex::default(),
         }
     }
 
@@ -337,6 +355,7 @@ impl Verifier {
             issuer: issuer.into(),
             audience: audience.into(),
             leeway,
+            verified: std::sync::Mutex::default(),
         }
     }
 
@@ -406,6 +425,10 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(unauthenticated("the token is too long"));
         }
+        let digest = token_digest(token);
+        if let Some(caller) = self.remembered(&digest).await {
+            return Ok(caller);
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthenticated("the token is not a JWT"))?;
         if !matches!(header.alg, Algorithm::ES256 | Algorithm::RS256) {
@@ -455,7 +478,12 @@ impl Verifier {
         let mut last = unauthenticated("no key can verify the token");
         for (key, _) in &candidates {
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
-                Ok(data) => return caller_from(data.claims),
+                Ok(data) => {
+                    let until = data.claims.exp.saturating_add(self.leeway.as_secs());
+                    let caller = caller_from(data.claims)?;
+                    self.remember(digest, caller.clone(), until, header.kid.clone());
+                    return Ok(caller);
+                }
                 Err(e) => {
                     last = unauthenticated(match e.kind() {
                         ErrorKind::InvalidSignature => "no key can verify the token",
@@ -474,6 +502,44 @@ impl Verifier {
             }
         }
         Err(last)
+    }
+
+    /// The caller a token verified before proves, while it is unexpired and (from an issuer's key
+    /// set) its key is still the issuer's.
+    async fn remembered(&self, digest: &[u8; 32]) -> Option<Caller> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let (caller, kid) = {
+            let mut verified = self.verified.lock().ok()?;
+            let hit = verified.get(digest)?;
+            if now > hit.until {
+                verified.remove(digest);
+                return None;
+            }
+            (hit.caller.clone(), hit.kid.clone())
+        };
+        if let (Keys::Issuer(source), Some(kid)) = (&self.keys, kid)
+            && source.key(&kid).await.is_none()
+        {
+            if let Ok(mut verified) = self.verified.lock() {
+                verified.remove(digest);
+            }
+            return None;
+        }
+        Some(caller)
+    }
+
+    fn remember(&self, digest: [u8; 32], caller: Caller, until: u64, kid: Option<String>) {
+        let Ok(mut verified) = self.verified.lock() else {
+            return;
+        };
+        if verified.len() >= REMEMBERED_TOKENS {
+            let now = jsonwebtoken::get_current_timestamp();
+            verified.retain(|_, v| v.until >= now);
+            if verified.len() >= REMEMBERED_TOKENS {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, Verified { caller, until, kid });
     }
 
     /// The caller proven by the `authorization: Bearer …` header.
@@ -495,6 +561,16 @@ impl Verifier {
             })?;
         self.verify(token).await
     }
+}
+
+/// The key a verified token is remembered by: its SHA-256, so that the tokens themselves are not
+/// kept.
+fn token_digest(token: &str) -> [u8; 32] {
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
+    );
+    digest
 }
 
 fn caller_from(claims: Claims) -> Result<Caller, ApiError> {
@@ -591,6 +667,45 @@ mod tests {
         assert_eq!(caller.subject, "cw-1");
         assert_eq!(caller.agency.as_str(), "0301");
         assert_eq!(caller.roles, vec![Role::Caseworker]);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_refused_once_it_expires() {
+        let (signing, verifier) = keys();
+        let mut short = claims();
+        short.exp = jsonwebtoken::get_current_timestamp() + 1;
+        let token = signing.sign(&short).unwrap();
+        assert!(verifier.verify(&token).await.is_ok());
+        assert!(verifier.verify(&token).await.is_ok(), "remembered");
+        assert_eq!(verifier.verified.lock().unwrap().len(), 1);
+        while jsonwebtoken::get_current_timestamp() <= short.exp {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let err = verifier.verify(&token).await.unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
+        assert!(verifier.verified.lock().unwrap().is_empty(), "forgotten");
+    }
+
+    #[tokio::test]
+    async fn refused_tokens_are_not_remembered_and_the_memory_is_bounded() {
+        let (signing, verifier) = keys();
+        let (other, _) = keys();
+        assert!(
+            verifier
+                .verify(&other.sign(&claims()).unwrap())
+                .await
+                .is_err()
+        );
+        assert!(verifier.verified.lock().unwrap().is_empty());
+        for _ in 0..REMEMBERED_TOKENS + 3 {
+            assert!(
+                verifier
+                    .verify(&signing.sign(&claims()).unwrap())
+                    .await
+                    .is_ok()
+            );
+        }
+        assert!(verifier.verified.lock().unwrap().len() <= REMEMBERED_TOKENS);
     }
 
     #[tokio::test]

@@ -161,9 +161,13 @@ impl DbPool {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|_| invalid("not a valid postgres:// URL".into()))?
                 .application_name(&format!("landsby-{service}"));
+            // No ping on every checkout (sqlx's default): it cost a round trip per statement
+            // (docs/performance.md). A connection the server closed fails its next statement,
+            // which the pool then drops; the caller sees UNAVAILABLE and retries.
             let pool = PgPoolOptions::new()
                 .max_connections(config.max_connections)
                 .acquire_timeout(config.acquire_timeout)
+                .test_before_acquire(false)
                 .connect_lazy_with(options);
             Ok(Self::Postgres(pool))
         } else if url.starts_with("sqlite:") {
@@ -194,6 +198,7 @@ impl DbPool {
             let pool = SqlitePoolOptions::new()
                 .max_connections(config.max_connections)
                 .acquire_timeout(config.acquire_timeout)
+                .test_before_acquire(false)
                 .connect_lazy_with(options);
             Ok(Self::Sqlite(pool))
         } else {

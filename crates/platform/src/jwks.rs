@@ -334,9 +334,11 @@ mod tests {
         let (b, jwk_b) = key("b");
         let issuer = Issuer::start(vec![jwk_a]).await;
         let verifier = issuer.verifier(Duration::from_millis(1));
-        assert_eq!(verifier.verify(&token(&a)).await.unwrap().subject, "cw-1");
+        let remembered = token(&a);
+        assert_eq!(verifier.verify(&remembered).await.unwrap().subject, "cw-1");
         assert_eq!(issuer.key_fetches(), 1, "fetched on first use");
         assert!(verifier.verify(&token(&a)).await.is_ok());
+        assert!(verifier.verify(&remembered).await.is_ok());
         assert_eq!(issuer.key_fetches(), 1, "then cached");
         // The issuer rotates: b is new, a is retired.
         issuer.set(|s| s.keys = vec![jwk_b]);
@@ -344,6 +346,9 @@ mod tests {
         assert!(verifier.verify(&token(&b)).await.is_ok());
         assert_eq!(issuer.key_fetches(), 2);
         let err = verifier.verify(&token(&a)).await.unwrap_err();
+        assert!(err.to_string().contains("kid"), "{err}");
+        // A token verified while its key was the issuer's goes with the key.
+        let err = verifier.verify(&remembered).await.unwrap_err();
         assert!(err.to_string().contains("kid"), "{err}");
     }
 
