@@ -44,8 +44,15 @@ pub trait CaseStore: Send + Sync + 'static {
         audit: AuditEntry,
     ) -> Result<CaseRecord, ApiError>;
 
-    /// One case.
-    async fn get_case(&self, agency: &AgencyId, id: Uuid) -> Result<Option<CaseRecord>, ApiError>;
+    /// One case, with who it is assigned to and whether `subject` holds a grant of emergency access
+    /// to it unexpired at `now` (for need to know), read in one snapshot.
+    async fn get_case(
+        &self,
+        agency: &AgencyId,
+        id: Uuid,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(CaseAccess, CaseRecord)>, ApiError>;
 
     /// Who the case is assigned to, and whether `subject` holds a grant of emergency access to it
     /// unexpired at `now`; None when the agency has no such case.

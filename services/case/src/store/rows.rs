@@ -274,6 +274,66 @@ impl From<FloorJson> for VisitationFloor {
     }
 }
 
+/// A case read whole in one statement (`GET_CASE`): one row per board decision, or one row with
+/// the decision's columns NULL when there is none; each row with the case and whether the caller
+/// holds a grant to it.
+#[derive(sqlx::FromRow)]
+pub struct CaseDecisionRow {
+    #[sqlx(flatten)]
+    pub case: CaseRow,
+    pub granted: bool,
+    pub d_id: Option<Uuid>,
+    pub d_reference: Option<String>,
+    pub d_decided_on: Option<NaiveDate>,
+    pub d_valid_from: Option<NaiveDate>,
+    pub d_valid_to: Option<NaiveDate>,
+    pub d_secret_address: Option<bool>,
+    pub d_floors: Option<Json<Vec<FloorJson>>>,
+    pub d_recorded_by: Option<String>,
+    pub d_recorded_at: Option<DateTime<Utc>>,
+}
+
+impl CaseDecisionRow {
+    /// The row's decision, if it has one.
+    pub fn decision(&mut self) -> Result<Option<DecisionRow>, ApiError> {
+        let Some(id) = self.d_id else {
+            return Ok(None);
+        };
+        let (
+            Some(reference),
+            Some(decided_on),
+            Some(valid_from),
+            Some(secret_address),
+            Some(floors),
+            Some(recorded_by),
+            Some(recorded_at),
+        ) = (
+            self.d_reference.take(),
+            self.d_decided_on,
+            self.d_valid_from,
+            self.d_secret_address,
+            self.d_floors.take(),
+            self.d_recorded_by.take(),
+            self.d_recorded_at,
+        )
+        else {
+            return Err(corrupt("board decision"));
+        };
+        Ok(Some(DecisionRow {
+            id,
+            case_id: self.case.id,
+            reference,
+            decided_on,
+            valid_from,
+            valid_to: self.d_valid_to,
+            secret_address,
+            floors,
+            recorded_by,
+            recorded_at,
+        }))
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub struct DecisionRow {
     pub id: Uuid,

@@ -52,8 +52,21 @@ async fn an_identity_number_is_stored_sealed_with_its_keyed_hash(backend: Backen
     let protector = landsby_platform::pii::protector().unwrap();
     assert_eq!(hash.unwrap(), protector.lookup_hash(nin.expose()));
     // Read back whole, and written again on a change.
-    let read = store.get_case(&a, case.id).await.unwrap().unwrap();
+    let read = read_case(&store, &a, case.id).await.unwrap();
     assert_eq!(read.child.national_id, Some(nin));
+}
+
+/// A case as GetCase reads it (the caseworker's need to know aside).
+async fn read_case(
+    store: &Arc<dyn Store>,
+    agency: &AgencyId,
+    id: Uuid,
+) -> Option<landsby_case::model::CaseRecord> {
+    store
+        .get_case(agency, id, "cw", now())
+        .await
+        .unwrap()
+        .map(|(_, case)| case)
 }
 
 async fn open(backend: Backend) -> (TestDb, Arc<dyn Store>) {
@@ -154,9 +167,20 @@ async fn a_case_is_stored_and_read_back_whole(backend: Backend) {
         .unwrap();
     assert_eq!(created.version, 1);
     assert_eq!(created.status, CaseStatus::Open);
-    let read = store.get_case(&a, created.id).await.unwrap().unwrap();
+    let read = read_case(&store, &a, created.id).await.unwrap();
     assert_eq!(read, created);
-    assert!(store.get_case(&a, Uuid::now_v7()).await.unwrap().is_none());
+    // GetCase's one read carries what need to know decides on, as case_access tells it.
+    let at = now();
+    let (access, _) = store
+        .get_case(&a, created.id, "cw", at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Some(access),
+        store.case_access(&a, created.id, "cw", at).await.unwrap()
+    );
+    assert!(read_case(&store, &a, Uuid::now_v7()).await.is_none());
 }
 
 async fn cases_of_one_agency_are_invisible_to_another(backend: Backend) {
@@ -166,7 +190,7 @@ async fn cases_of_one_agency_are_invisible_to_another(backend: Backend) {
         .create_case(&oslo, new_case("cw"), None, audit(&oslo))
         .await
         .unwrap();
-    assert!(store.get_case(&bergen, case.id).await.unwrap().is_none());
+    assert!(read_case(&store, &bergen, case.id).await.is_none());
     assert!(
         store
             .list_cases(&bergen, &CaseFilter::default(), None, 10)
@@ -261,7 +285,7 @@ async fn an_update_with_a_stale_version_changes_nothing(backend: Backend) {
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::StaleEtag { .. }));
-    assert_eq!(store.get_case(&a, case.id).await.unwrap().unwrap(), updated);
+    assert_eq!(read_case(&store, &a, case.id).await.unwrap(), updated);
 }
 
 async fn a_failed_rule_rolls_the_whole_change_back_with_its_audit_row(backend: Backend) {
@@ -287,7 +311,7 @@ async fn a_failed_rule_rolls_the_whole_change_back_with_its_audit_row(backend: B
         .update_case(&a, case.id, 1, change, case_updated(), audit(&a))
         .await
         .unwrap_err();
-    assert_eq!(store.get_case(&a, case.id).await.unwrap().unwrap(), case);
+    assert_eq!(read_case(&store, &a, case.id).await.unwrap(), case);
     assert_eq!(
         crate::audit_rows_of(&pool).await.len(),
         rows_before,
@@ -387,10 +411,7 @@ async fn members_are_added_changed_and_removed_with_their_versions(backend: Back
             .unwrap()
             .is_empty()
     );
-    assert_eq!(
-        store.get_case(&a, case.id).await.unwrap().unwrap().version,
-        4
-    );
+    assert_eq!(read_case(&store, &a, case.id).await.unwrap().version, 4);
 }
 
 async fn decisions_are_stored_with_their_floors_and_listed_newest_first(backend: Backend) {
@@ -426,7 +447,7 @@ async fn decisions_are_stored_with_their_floors_and_listed_newest_first(backend:
         .unwrap()
         .unwrap();
     assert_eq!(rest, vec![old]);
-    let now = store.get_case(&a, case.id).await.unwrap().unwrap();
+    let now = read_case(&store, &a, case.id).await.unwrap();
     assert!(now.placement.foster_home.address_protected);
     let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     assert_eq!(now.decision_in_force(today).map(|d| d.id), Some(new.id));
@@ -482,7 +503,7 @@ async fn a_retry_after_the_case_closed_gets_the_first_answer(backend: Backend) {
         )
         .await
         .unwrap();
-    let version = store.get_case(&a, case.id).await.unwrap().unwrap().version;
+    let version = read_case(&store, &a, case.id).await.unwrap().version;
     let close: CaseChange = Box::new(|c| {
         c.status = CaseStatus::Closed;
         c.closed_at = Some(c.updated_at);
