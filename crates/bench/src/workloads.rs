@@ -166,17 +166,7 @@ impl Platform {
                 vpb::CompleteVisitRequest {
                     visit_id: v.id,
                     etag: v.etag,
-                    report: Some(vpb::VisitReport {
-                        how_it_went: "calm, played together".into(),
-                        child_reactions: "tired afterwards".into(),
-                        parenting_tasks_practised: vec!["bedtime routines".into()],
-                        foster_parents: Some(vpb::FosterParentInvolvement {
-                            before: true,
-                            during: false,
-                            after: true,
-                        }),
-                        ..Default::default()
-                    }),
+                    report: Some(landsby_testkit::flow::report(false)),
                 },
             ))
             .await;

@@ -203,23 +203,7 @@ impl Visits {
         let req = self.req(vpb::CompleteVisitRequest {
             visit_id: v.id.clone(),
             etag: v.etag.clone(),
-            report: Some(vpb::VisitReport {
-                how_it_went: "calm, played together".into(),
-                child_reactions: "tired afterwards".into(),
-                parenting_tasks_practised: vec!["bedtime routines".into()],
-                foster_parents: Some(vpb::FosterParentInvolvement {
-                    before: true,
-                    during: false,
-                    after: true,
-                }),
-                concern,
-                concern_text: if concern {
-                    "the mother was agitated at the end".into()
-                } else {
-                    String::new()
-                },
-                ..Default::default()
-            }),
+            report: Some(report(concern)),
         });
         self.inner
             .complete_visit(req)
@@ -228,6 +212,27 @@ impl Visits {
             .into_inner()
             .visit
             .unwrap()
+    }
+}
+
+/// A visit's report: the foster parents involved before and after; with `concern`, one raised.
+pub fn report(concern: bool) -> vpb::VisitReport {
+    vpb::VisitReport {
+        how_it_went: "calm, played together".into(),
+        child_reactions: "tired afterwards".into(),
+        parenting_tasks_practised: vec!["bedtime routines".into()],
+        foster_parents: Some(vpb::FosterParentInvolvement {
+            before: true,
+            during: false,
+            after: true,
+        }),
+        concern,
+        concern_text: if concern {
+            "the mother was agitated at the end".into()
+        } else {
+            String::new()
+        },
+        ..Default::default()
     }
 }
 
