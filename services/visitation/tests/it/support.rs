@@ -373,22 +373,4 @@ pub fn visit(family: &Family, start: common::LocalDateTime, supervisor: &str) ->
 }
 
 /// A report after a visit.
-pub fn report(concern: bool) -> pb::VisitReport {
-    pb::VisitReport {
-        how_it_went: "calm, played together".into(),
-        child_reactions: "tired afterwards".into(),
-        parenting_tasks_practised: vec!["bedtime routines".into()],
-        foster_parents: Some(pb::FosterParentInvolvement {
-            before: true,
-            during: false,
-            after: true,
-        }),
-        concern,
-        concern_text: if concern {
-            "the mother was agitated at the end".into()
-        } else {
-            String::new()
-        },
-        ..Default::default()
-    }
-}
+pub use landsby_testkit::flow::report;
