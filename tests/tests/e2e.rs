@@ -3,10 +3,12 @@
 //! `landsby-visitation` checks a caseworker's adjustment against the board's floor it reads from
 //! `landsby-case` in another process; and `landsby-notification`, killed with SIGKILL while a
 //! webhook is on its way, makes the delivery after a restart, while no log line of either process
-//! shows a secret address.
+//! shows a secret address; and `landsby-case` on SQLite, killed with SIGKILL while eight callers
+//! create cases, has every acknowledged case and its audit row after a restart.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use landsby_platform::db::DbPool;
 use landsby_proto::case::{self as pb, case_service_client::CaseServiceClient};
 use landsby_testkit::process::{Spawned, command, service};
 use landsby_testkit::{AGENCY, Backend, TestDb, keys};
@@ -172,7 +174,7 @@ async fn migrate_then_two_replicas_of_the_case_service_share_one_postgres_databa
         stdout.contains(&format!("{sealed} sealed")) && stdout.contains("the audit chains hold"),
         "{stdout}"
     );
-    let landsby_platform::db::DbPool::Postgres(pg) = &pool else {
+    let DbPool::Postgres(pg) = &pool else {
         panic!("PostgreSQL")
     };
     let first: i64 = sqlx::query_scalar("SELECT MIN(id) FROM audit_log")
@@ -458,3 +460,101 @@ async fn a_delivery_cut_off_by_kill_9_is_made_after_a_restart_and_no_log_shows_t
 
 #[path = "e2e/worker.rs"]
 mod worker;
+
+/// SQLite, the embedded default, loses no acknowledged write to a `kill -9`: eight callers create
+/// cases as fast as the service answers, the process is killed in the middle, and after a restart
+/// on the same file every case whose creation was answered is there, each with its audit row, and
+/// no case is there without its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_kill_9_during_writes_loses_no_acknowledged_write() {
+    let _machine = MACHINE.read().await;
+    use std::sync::{Arc, Mutex};
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (mut first, addr) = replica(&db);
+    let channel = serving(addr).await;
+    let token = landsby_testkit::caseworker();
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut writers = Vec::new();
+    for _ in 0..8 {
+        let mut client = CaseServiceClient::new(channel.clone());
+        let token = token.clone();
+        let acknowledged = Arc::clone(&acknowledged);
+        writers.push(tokio::spawn(async move {
+            loop {
+                let request = pb::CreateCaseRequest {
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    case: Some(landsby_testkit::case::new_case()),
+                };
+                match client
+                    .create_case(landsby_testkit::authed(&token, request))
+                    .await
+                {
+                    Ok(answer) => {
+                        let id = answer.into_inner().case.unwrap().id;
+                        acknowledged.lock().unwrap().push(id);
+                    }
+                    // The process is gone: the calls in flight are not acknowledged.
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    // Killed once writes are well under way (and while they go on).
+    let began = tokio::time::Instant::now();
+    while acknowledged.lock().unwrap().len() < 100 {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "no writes were acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.signal("KILL");
+    first.wait_exit(Duration::from_secs(10)).expect("killed");
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let (_second, addr) = replica(&db);
+    let mut client = CaseServiceClient::new(serving(addr).await);
+    for id in &acknowledged {
+        let read = client
+            .get_case(landsby_testkit::authed(
+                &token,
+                pb::GetCaseRequest {
+                    case_id: id.clone(),
+                },
+            ))
+            .await;
+        assert!(read.is_ok(), "acknowledged case {id} lost: {read:?}");
+    }
+    let rows = landsby_testkit::audit::audit_rows_of(&db.pool()).await;
+    let created: std::collections::HashSet<String> = rows
+        .iter()
+        .filter(|r| r.rpc.ends_with("/CreateCase") && r.outcome == "OK")
+        .filter_map(|r| r.case_id.map(|c| c.to_string()))
+        .collect();
+    for id in &acknowledged {
+        assert!(created.contains(id), "case {id} has no audit row");
+    }
+    let DbPool::Sqlite(pool) = db.pool() else {
+        panic!("sqlite expected")
+    };
+    let stored: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM cases")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(stored.len() >= acknowledged.len());
+    for id in stored {
+        assert!(
+            created.contains(&id.to_string()),
+            "case {id} is stored without its audit row"
+        );
+    }
+    println!(
+        "kill -9 after {} acknowledged creations: all {} there after the restart",
+        acknowledged.len(),
+        acknowledged.len()
+    );
+}
