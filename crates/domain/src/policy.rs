@@ -786,4 +786,36 @@ mod tests {
             assert!(documented, "docs/policy.md does not explain `{key}`");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// An operator's policy file is input: whatever it holds, parsing answers with a policy or
+        /// an error, never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused_never_panics(text in "\\PC{0,400}") {
+            let _ = Policy::parse(&text);
+        }
+
+        /// The default file with one line dropped, or one line's value replaced by any text,
+        /// parses or is refused, never a panic; what parses has passed validation.
+        #[test]
+        fn the_default_policy_with_a_line_broken_parses_or_is_refused(
+            line in 0usize..400,
+            drop in proptest::bool::ANY,
+            value in "\\PC{0,24}",
+        ) {
+            let lines: Vec<&str> = DEFAULT_POLICY.lines().collect();
+            let line = line % lines.len();
+            let mut broken: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+            if drop {
+                broken.remove(line);
+            } else if let Some((key, _)) = lines[line].split_once('=') {
+                broken[line] = format!("{key}= {value}");
+            }
+            if let Ok(policy) = Policy::parse(&broken.join("\n")) {
+                proptest::prop_assert!(!policy.version.trim().is_empty());
+            }
+        }
+    }
 }
