@@ -220,24 +220,30 @@ where
     let mut group: Vec<Waiting> = Vec::with_capacity(CALLS_PER_COMMIT);
     let mut held: Option<PoolConnection<DB>> = None;
     while waiting.recv_many(&mut group, CALLS_PER_COMMIT).await > 0 {
-        let rows: Vec<AuditEntry> = group
-            .iter()
-            .flat_map(|(rows, _)| rows.iter().cloned())
-            .collect();
+        // The rows move into one list; each call keeps how many of them are its own.
+        let mut rows: Vec<AuditEntry> = Vec::with_capacity(group.len());
+        let mut answers = Vec::with_capacity(group.len());
+        for (own, answer) in group.drain(..) {
+            answers.push((own.len(), answer));
+            rows.extend(own);
+        }
         match store_held(&pool, &mut held, &rows).await {
             Ok(()) => {
-                for (_, answer) in group.drain(..) {
+                for (_, answer) in answers {
                     let _ = answer.send(Ok(()));
                 }
             }
-            Err(err) if group.len() == 1 => {
-                if let Some((_, answer)) = group.pop() {
+            Err(err) if answers.len() == 1 => {
+                if let Some((_, answer)) = answers.pop() {
                     let _ = answer.send(Err(err));
                 }
             }
             Err(_) => {
-                for (rows, answer) in group.drain(..) {
-                    let _ = answer.send(store_held(&pool, &mut held, &rows).await);
+                let mut from = 0;
+                for (n, answer) in answers {
+                    let own = &rows[from..from + n];
+                    from += n;
+                    let _ = answer.send(store_held(&pool, &mut held, own).await);
                 }
             }
         }
