@@ -74,12 +74,12 @@ where
     Ok(())
 }
 
-/// Ends a change's transaction: its audit row, then its events (the last writes, so the feed's
-/// lock is held briefly), then the commit; wakes `feed`'s watchers when there were events. Every
-/// service's store ends its changes here.
+/// Ends a change's transaction: its audit rows (one statement; one row, or one per case of a batch),
+/// then its events (the last writes, so the feed's lock is held briefly), then the commit; wakes
+/// `feed`'s watchers when there were events. Every service's store ends its changes here.
 pub async fn commit<DB>(
     mut tx: sqlx::Transaction<'static, DB>,
-    audit: &crate::audit::AuditEntry,
+    audit: &[crate::audit::AuditEntry],
     events: Vec<Event<'_>>,
     feed: &Feed,
 ) -> Result<(), ApiError>
@@ -95,7 +95,7 @@ where
     for<'q> sqlx::types::Json<Vec<Uuid>>: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
-    crate::audit::append(&mut *tx, audit).await?;
+    crate::audit::append_all(&mut *tx, audit).await?;
     let emitted = !events.is_empty();
     for event in events {
         append::<DB>(&mut tx, event).await?;

@@ -62,8 +62,8 @@ impl Process {
             Process::Worker => &[
                 "landsby.case.v1.CaseService/ListCases",
                 "landsby.case.v1.CaseService/BatchGetCaseSnapshots",
-                "landsby.case.v1.CaseService/SyncDueReviews",
-                "landsby.case.v1.CaseService/SyncVisitFacts",
+                "landsby.case.v1.CaseService/BatchSyncDueReviews",
+                "landsby.case.v1.CaseService/BatchSyncVisitFacts",
                 "landsby.case.v1.CaseService/WatchEvents",
                 "landsby.visitation.v1.VisitationService/BatchGetCaseVisitation",
                 "landsby.visitation.v1.VisitationService/ApplyComputedScope",
@@ -320,7 +320,7 @@ mod tests {
     #[test]
     fn each_process_may_call_only_what_it_needs_and_those_rpcs_exist() {
         let worker = Peer::Process(Process::Worker);
-        assert!(worker.may_call("/landsby.case.v1.CaseService/SyncDueReviews"));
+        assert!(worker.may_call("/landsby.case.v1.CaseService/BatchSyncDueReviews"));
         assert!(!worker.may_call("/landsby.case.v1.CaseService/CreateCase"));
         assert!(!worker.may_call("/landsby.audit.v1.AuditService/ListAuditEvents"));
         let visitation = Peer::Process(Process::Visitation);

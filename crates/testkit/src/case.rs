@@ -338,13 +338,51 @@ impl Client {
         sequence: i64,
         visits: Vec<pb::VisitFact>,
     ) -> Result<bool, tonic::Status> {
-        let req = self.req(pb::SyncVisitFactsRequest {
+        let req = self.req(pb::VisitFactsItem {
             case_id: case_id.into(),
             as_of_sequence: sequence,
             frame_complete: true,
             visits,
         });
-        Ok(self.inner.sync_visit_facts(req).await?.into_inner().applied)
+        Ok(self.sync_visit_facts(req).await?.into_inner().applied)
+    }
+
+    /// BatchSyncVisitFacts of one case, answered with that case's result.
+    pub async fn sync_visit_facts(
+        &mut self,
+        req: tonic::Request<pb::VisitFactsItem>,
+    ) -> Result<tonic::Response<pb::VisitFactsResult>, tonic::Status> {
+        let (meta, ext, item) = req.into_parts();
+        let req = tonic::Request::from_parts(
+            meta,
+            ext,
+            pb::BatchSyncVisitFactsRequest { items: vec![item] },
+        );
+        let (meta, mut answer, ext) = self.inner.batch_sync_visit_facts(req).await?.into_parts();
+        let one = answer
+            .results
+            .pop()
+            .ok_or_else(|| tonic::Status::internal("a batch of one answered none"))?;
+        Ok(tonic::Response::from_parts(meta, one, ext))
+    }
+
+    /// BatchSyncDueReviews of one case, answered with that case's result.
+    pub async fn sync_due_reviews(
+        &mut self,
+        req: tonic::Request<pb::DueReviewsItem>,
+    ) -> Result<tonic::Response<pb::DueReviewsResult>, tonic::Status> {
+        let (meta, ext, item) = req.into_parts();
+        let req = tonic::Request::from_parts(
+            meta,
+            ext,
+            pb::BatchSyncDueReviewsRequest { items: vec![item] },
+        );
+        let (meta, mut answer, ext) = self.inner.batch_sync_due_reviews(req).await?.into_parts();
+        let one = answer
+            .results
+            .pop()
+            .ok_or_else(|| tonic::Status::internal("a batch of one answered none"))?;
+        Ok(tonic::Response::from_parts(meta, one, ext))
     }
 }
 

@@ -105,7 +105,7 @@ pub fn visitation_jobs(agency: &str, event: &vpb::VisitationEvent) -> Vec<(Job, 
         return Vec::new();
     };
     let id = &event.event_id;
-    // The case service learns of the visit through the recompute (SyncVisitFacts).
+    // The case service learns of the visit through the recompute (BatchSyncVisitFacts).
     let facts = recompute(agency, case_id, format!("recompute/{case_id}/visits/{id}"));
     let notice = |visit_id: &str, change: VisitChange, previous: Option<DateTime<Utc>>| {
         uuid(visit_id).map(|visit_id| {

@@ -1,13 +1,13 @@
 //! RecomputeCase: what follows from a change to a case, done by the worker.
 //!
 //! 1. Read the case, its village and its visits of the last year; tell the case service what it
-//!    needs to know of the visits (SyncVisitFacts, as of the visitation feed's cursor).
+//!    needs to know of the visits (BatchSyncVisitFacts, as of the visitation feed's cursor).
 //! 2. For each parent with visitation rights, compute the scope with the policy in
 //!    `crates/domain` and put it in force (ApplyComputedScope), stamped with the case version, the
 //!    policy version and the day (Europe/Oslo) it was computed from: a stale or repeated stamp
 //!    changes nothing, while the same case and policy on a later day (an older child, a new year, a
 //!    reduction run out) replaces.
-//! 3. Compute the due reviews and replace the case's computed ones (SyncDueReviews), stamped the
+//! 3. Compute the due reviews and replace the case's computed ones (BatchSyncDueReviews), stamped the
 //!    same way.
 //! 4. Tell the village: a step change to the family and the caseworker; a scope whose values
 //!    changed to its parent and the foster parents.
@@ -41,7 +41,7 @@ use uuid::Uuid;
 
 /// The most visits, reviews or goals a case is computed from.
 const MAX_ITEMS: usize = 1000;
-/// How far back visits are read: a year, as SyncVisitFacts takes them.
+/// How far back visits are read: a year, as BatchSyncVisitFacts takes them.
 const VISITS_DAYS: i64 = 365;
 
 /// What a recompute did.
@@ -380,75 +380,266 @@ pub async fn recompute(
     step_notice: Option<&StepNotice>,
     retry: bool,
 ) -> Result<Option<Recomputed>, JobError> {
-    let (as_of, mut read) = read(ctx, agency, &[case_id]).await?;
-    match read.remove(&case_id) {
-        Some(r) => recompute_read(ctx, agency, as_of, r, step_notice, retry).await,
+    let (as_of, read) = read(ctx, agency, &[case_id]).await?;
+    let mut done = recompute_all(ctx, agency, as_of, read, step_notice, retry).await?;
+    match done.remove(&case_id) {
+        Some(result) => result,
         None => Ok(None),
     }
 }
 
-/// Recomputes a case from what [`read`] read of it as of the visitation feed's position `as_of`
-/// (see [`recompute`]).
-pub async fn recompute_read(
+/// What became of one case of [`recompute_all`]: what the recompute did (None: nothing to do, the
+/// case is not open), or why it failed for good.
+pub type CaseOutcome = Result<Option<Recomputed>, JobError>;
+
+/// Whether `e` is a failure of one case (counted, the others go on) rather than of the whole run (a
+/// service away: the run is tried again).
+fn of_one_case(e: &JobError) -> bool {
+    matches!(e, JobError::Permanent(_) | JobError::KeyUsed(_))
+}
+
+/// One case of [`recompute_all`] between its steps.
+struct Working {
+    read: CaseRead,
+    case: cpb::Case,
+    /// Set once the case is done with (failed for good, or nothing to do).
+    outcome: Option<CaseOutcome>,
+    /// After the scopes: what the rest of the steps need.
+    computed: Option<Computed>,
+}
+
+/// A case whose scopes are in force, waiting for its due reviews and its notices.
+struct Computed {
+    out: Recomputed,
+    changed_plans: Vec<(cpb::VillageMember, vpb::VisitationPlan)>,
+    due: Vec<due::DueReview>,
+    today: NaiveDate,
+}
+
+/// Recomputes the cases `reads` read as of the visitation feed's position `as_of` (see
+/// [`recompute`]), all at once: the visit facts of every case in one call per chunk, then each
+/// case's scopes, then the due reviews of every case in one call per chunk, then the notices. A
+/// case that fails for good has its error in the map and the others go on; a service that is away
+/// fails the whole run (every write is idempotent: a run again changes nothing twice).
+pub async fn recompute_all(
     ctx: &Ctx,
     agency: &str,
     as_of: i64,
-    read: CaseRead,
+    reads: HashMap<Uuid, CaseRead>,
     step_notice: Option<&StepNotice>,
     retry: bool,
-) -> Result<Option<Recomputed>, JobError> {
+) -> Result<HashMap<Uuid, CaseOutcome>, JobError> {
+    let mut work: BTreeMap<Uuid, Working> = BTreeMap::new();
+    for (case_id, read) in reads {
+        let Some(case) = read.snapshot.case.clone() else {
+            continue;
+        };
+        let outcome = if cpb::CaseStatus::try_from(case.status).ok() != Some(cpb::CaseStatus::Open)
+        {
+            Some(Ok(None))
+        } else if read.more_visits {
+            Some(Err(JobError::Permanent(format!(
+                "a case with more than {MAX_ITEMS} visits in a year"
+            ))))
+        } else {
+            None
+        };
+        work.insert(
+            case_id,
+            Working {
+                read,
+                case,
+                outcome,
+                computed: None,
+            },
+        );
+    }
+
+    // 1. What the case service knows of the visits, as of `as_of`.
+    let items: Vec<cpb::VisitFactsItem> = work
+        .iter()
+        .filter(|(_, w)| w.outcome.is_none())
+        .map(|(case_id, w)| cpb::VisitFactsItem {
+            case_id: case_id.to_string(),
+            as_of_sequence: as_of,
+            frame_complete: w.read.visits.iter().any(|v| {
+                v.frame_complete
+                    && vpb::VisitStatus::try_from(v.status).ok()
+                        != Some(vpb::VisitStatus::Cancelled)
+            }),
+            visits: w.read.visits.iter().filter_map(fact).collect(),
+        })
+        .collect();
+    let mut moved = Vec::new();
+    for chunk in items.chunks(READ_CHUNK) {
+        let ids: Vec<Uuid> = chunk.iter().filter_map(|i| uuid(&i.case_id)).collect();
+        let synced = call!(
+            ctx,
+            agency,
+            case.batch_sync_visit_facts(cpb::BatchSyncVisitFactsRequest {
+                items: chunk.to_vec(),
+            })
+        );
+        match synced {
+            Ok(synced) => moved.extend(
+                ids.iter()
+                    .zip(synced.results)
+                    .filter(|(_, r)| r.applied)
+                    .map(|(id, _)| *id),
+            ),
+            Err(e) if of_one_case(&e) => fail_all(&mut work, &ids, &e),
+            Err(e) => return Err(e),
+        }
+    }
+    // The facts moved these cases' versions: compute from the cases as they are now.
+    if !moved.is_empty() {
+        let mut now = snapshots(ctx, agency, &moved).await?;
+        for id in moved {
+            let Some(w) = work.get_mut(&id) else { continue };
+            match now.remove(&id).and_then(|s| s.case) {
+                Some(case) => w.case = case,
+                None => w.outcome = Some(Ok(None)),
+            }
+        }
+    }
+
+    // 2. Each case's scopes.
+    for w in work.values_mut().filter(|w| w.outcome.is_none()) {
+        match scopes(ctx, agency, w, retry).await {
+            Ok(computed) => w.computed = Some(computed),
+            Err(e) if of_one_case(&e) => w.outcome = Some(Err(e)),
+            Err(e) => return Err(e),
+        }
+    }
+
+    // 3. The due reviews of every case.
+    let items: Vec<(Uuid, cpb::DueReviewsItem)> = work
+        .iter()
+        .filter(|(_, w)| w.outcome.is_none())
+        .filter_map(|(id, w)| {
+            let c = w.computed.as_ref()?;
+            Some((
+                *id,
+                cpb::DueReviewsItem {
+                    case_id: id.to_string(),
+                    case_version: w.case.version,
+                    policy_version: ctx.policy.version.clone(),
+                    computed_on: Some(date_to_proto(c.today)),
+                    reviews: c
+                        .due
+                        .iter()
+                        .map(|r| cpb::Review {
+                            kind: review_kind_to(r.kind) as i32,
+                            due_date: Some(date_to_proto(r.due)),
+                            note: r.reason.clone(),
+                            computed_key: r.key.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                },
+            ))
+        })
+        .collect();
+    for chunk in items.chunks(READ_CHUNK) {
+        let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+        let synced = call!(
+            ctx,
+            agency,
+            case.batch_sync_due_reviews(cpb::BatchSyncDueReviewsRequest {
+                items: chunk.iter().map(|(_, i)| i.clone()).collect(),
+            })
+        );
+        match synced {
+            Ok(synced) => {
+                for (id, r) in ids.iter().zip(synced.results) {
+                    let Some(c) = work.get_mut(id).and_then(|w| w.computed.as_mut()) else {
+                        continue;
+                    };
+                    c.out.reviews_applied = r.applied;
+                    c.out.reviews = r.reviews;
+                }
+            }
+            Err(e) if of_one_case(&e) => fail_all(&mut work, &ids, &e),
+            Err(e) => return Err(e),
+        }
+    }
+
+    // 4. Tell the village.
+    let mut done = HashMap::new();
+    for (case_id, w) in work {
+        let outcome = match (w.outcome, w.computed) {
+            (Some(outcome), _) => outcome,
+            (None, None) => Ok(None),
+            (None, Some(c)) => {
+                match tell(ctx, agency, case_id, w.case, w.read, c, step_notice).await {
+                    Ok(out) => Ok(Some(out)),
+                    Err(e) if of_one_case(&e) => Err(e),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        done.insert(case_id, outcome);
+    }
+    Ok(done)
+}
+
+/// Marks the cases `ids` failed with (a copy of) `e`.
+fn fail_all(work: &mut BTreeMap<Uuid, Working>, ids: &[Uuid], e: &JobError) {
+    for id in ids {
+        if let Some(w) = work.get_mut(id) {
+            w.outcome = Some(Err(match e {
+                JobError::KeyUsed(r) => JobError::KeyUsed(r.clone()),
+                other => JobError::Permanent(other.to_string()),
+            }));
+        }
+    }
+}
+
+/// The snapshots of the cases `ids`, a few calls for all of them.
+async fn snapshots(
+    ctx: &Ctx,
+    agency: &str,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, cpb::CaseSnapshot>, JobError> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(READ_CHUNK) {
+        let found = call!(
+            ctx,
+            agency,
+            case.batch_get_case_snapshots(cpb::BatchGetCaseSnapshotsRequest {
+                case_ids: chunk.iter().map(Uuid::to_string).collect(),
+            })
+        )?;
+        for s in found.snapshots {
+            if let Some(id) = s.case.as_ref().and_then(|c| uuid(&c.id)) {
+                out.insert(id, s);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Step 2 of [`recompute_all`] for one case: each parent's scope computed and put in force where it
+/// changed; the due reviews computed.
+async fn scopes(ctx: &Ctx, agency: &str, w: &Working, retry: bool) -> Result<Computed, JobError> {
+    let case = &w.case;
     let CaseRead {
         snapshot,
         plans,
         visits,
-        more_visits,
-    } = read;
-    let Some(mut case) = snapshot.case else {
-        return Ok(None);
-    };
-    let Some(case_id) = uuid(&case.id) else {
-        return Ok(None);
-    };
-    if cpb::CaseStatus::try_from(case.status).ok() != Some(cpb::CaseStatus::Open) {
-        return Ok(None);
-    }
-    if more_visits {
-        return Err(JobError::Permanent(format!(
-            "a case with more than {MAX_ITEMS} visits in a year"
-        )));
-    }
+        ..
+    } = &w.read;
+    let case_id = uuid(&case.id).ok_or_else(|| JobError::Permanent("the case has no id".into()))?;
     let now = Utc::now();
     let today = oslo_date(now);
-    let facts: Vec<cpb::VisitFact> = visits.iter().filter_map(fact).collect();
-    let frame_complete = visits.iter().any(|v| {
-        v.frame_complete
-            && vpb::VisitStatus::try_from(v.status).ok() != Some(vpb::VisitStatus::Cancelled)
-    });
-    let synced = call!(
-        ctx,
-        agency,
-        case.sync_visit_facts(cpb::SyncVisitFactsRequest {
-            case_id: case_id.to_string(),
-            as_of_sequence: as_of,
-            frame_complete,
-            visits: facts,
-        })
-    )?;
-    if synced.applied {
-        // The facts moved the case's version: compute from the case as it is now.
-        match notify::snapshot(ctx, agency, case_id).await? {
-            Some(cpb::CaseSnapshot { case: Some(c), .. }) => case = c,
-            _ => return Ok(None),
-        }
-    }
     let (Some(step), Some(goal)) = (
         cpb::Step::try_from(case.step).ok().and_then(step_from),
         cpb::Goal::try_from(case.goal).ok().and_then(goal_from),
     ) else {
         return Err(JobError::Permanent("the case has no step or goal".into()));
     };
-    let members = snapshot.members;
-    let protection = notify::protection(&case, &members);
+    let members = &snapshot.members;
+    let protection = notify::protection(case, members);
     let floors: HashMap<Uuid, VisitationFloor> = case
         .board_decision
         .as_ref()
@@ -460,7 +651,7 @@ pub async fn recompute_read(
                 .collect()
         })
         .unwrap_or_default();
-    let goals = snapshot.follow_up_goals;
+    let goals = &snapshot.follow_up_goals;
     let parenting_goals: Vec<String> = goals
         .iter()
         .filter(|g| {
@@ -552,52 +743,55 @@ pub async fn recompute_read(
         // tells again what an earlier attempt may have put in force (the keys keep one).
         let new_version = plan.is_none_or(|p| p.scope_version != after.scope_version);
         if (applied.applied && new_version) || (retry && ours) {
-            changed_plans.push((parent, after));
+            changed_plans.push((parent.clone(), after));
         }
     }
-
-    let reviews = snapshot.reviews;
-    let conferences = snapshot.conferences;
-    let decisions = snapshot.board_decisions;
     let due = due_reviews(
         ctx,
-        &case,
+        case,
         step,
         today,
-        &reviews,
-        &goals,
-        &conferences,
-        &decisions,
-        &visits,
+        &snapshot.reviews,
+        goals,
+        &snapshot.conferences,
+        &snapshot.board_decisions,
+        visits,
     );
-    let synced = call!(
-        ctx,
-        agency,
-        case.sync_due_reviews(cpb::SyncDueReviewsRequest {
-            case_id: case_id.to_string(),
-            case_version: case.version,
-            policy_version: ctx.policy.version.clone(),
-            computed_on: Some(date_to_proto(today)),
-            reviews: due
-                .iter()
-                .map(|r| cpb::Review {
-                    kind: review_kind_to(r.kind) as i32,
-                    due_date: Some(date_to_proto(r.due)),
-                    note: r.reason.clone(),
-                    computed_key: r.key.clone(),
-                    ..Default::default()
-                })
-                .collect(),
-        })
-    )?;
-    out.reviews_applied = synced.applied;
-    out.reviews = synced.reviews;
-    out.reviews.extend(reviews.into_iter().filter(|r| {
+    out.protection = protection;
+    Ok(Computed {
+        out,
+        changed_plans,
+        due,
+        today,
+    })
+}
+
+/// Step 4 of [`recompute_all`] for one case: a step change to the family and the caseworker, a
+/// scope whose values changed to its parent and the foster parents.
+async fn tell(
+    ctx: &Ctx,
+    agency: &str,
+    case_id: Uuid,
+    case: cpb::Case,
+    read: CaseRead,
+    computed: Computed,
+    step_notice: Option<&StepNotice>,
+) -> Result<Recomputed, JobError> {
+    let Computed {
+        mut out,
+        changed_plans,
+        today,
+        ..
+    } = computed;
+    let CaseRead {
+        snapshot, visits, ..
+    } = read;
+    let members = snapshot.members;
+    let protection = out.protection.clone();
+    out.reviews.extend(snapshot.reviews.into_iter().filter(|r| {
         r.computed_key.is_empty()
             && cpb::ReviewStatus::try_from(r.status).ok() == Some(cpb::ReviewStatus::Scheduled)
     }));
-
-    // Tell the village.
     if let Some(notice) = step_notice {
         let mut params = BTreeMap::new();
         params.insert("step".to_owned(), notice.step.clone());
@@ -621,13 +815,13 @@ pub async fn recompute_read(
             out.notices += usize::from(new);
         }
     }
-    for (parent, plan) in changed_plans {
-        let Some(values) = values_of(&plan) else {
+    for (parent, plan) in &changed_plans {
+        let Some(values) = values_of(plan) else {
             continue;
         };
         // Compared with the version before it (not with what this run read first, which a retry
         // reads after its own change): a new stamp with the same values tells nobody anything.
-        if previous_values(ctx, agency, &plan).await?.as_ref() == Some(&values) {
+        if previous_values(ctx, agency, plan).await?.as_ref() == Some(&values) {
             continue;
         }
         let effective = timestamp_from_proto(plan.update_time.as_ref()).map_or(today, oslo_date);
@@ -654,8 +848,7 @@ pub async fn recompute_read(
     out.case = case;
     out.members = members;
     out.visits = visits;
-    out.protection = protection;
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// Whether the plan's computed scope is in force from this very stamp: the case version, the policy

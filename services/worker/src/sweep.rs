@@ -180,25 +180,21 @@ pub async fn batch(
     retry: bool,
 ) -> Result<(), JobError> {
     let mut counts = BatchCounts::default();
-    // The whole batch read in a few calls; each case then computed and written on its own.
-    let (as_of, mut read) = crate::recompute::read(ctx, agency, case_ids).await?;
+    // The whole batch read and written in a few calls; each case's scopes and notices on its own.
+    let (as_of, read) = crate::recompute::read(ctx, agency, case_ids).await?;
+    let mut done = crate::recompute::recompute_all(ctx, agency, as_of, read, None, retry).await?;
     for &case_id in case_ids {
-        let Some(case) = read.remove(&case_id) else {
-            // Gone since it was planned: nothing to do.
-            counts.cases_done += 1;
-            continue;
-        };
-        match crate::recompute::recompute_read(ctx, agency, as_of, case, None, retry).await {
-            Ok(Some(r)) => {
+        match done.remove(&case_id) {
+            // Gone since it was planned, or not open: nothing to do.
+            None | Some(Ok(None)) => counts.cases_done += 1,
+            Some(Ok(Some(r))) => {
                 counts.cases_done += 1;
                 remind(ctx, agency, case_id, &r, &mut counts).await?;
             }
-            Ok(None) => counts.cases_done += 1,
-            Err(JobError::Permanent(reason) | JobError::KeyUsed(reason)) => {
+            Some(Err(e)) => {
                 counts.cases_failed += 1;
-                tracing::warn!(sweep = %sweep_id, case = %case_id, %reason, "a case could not be recomputed");
+                tracing::warn!(sweep = %sweep_id, case = %case_id, reason = %e, "a case could not be recomputed");
             }
-            Err(e) => return Err(e),
         }
     }
     ctx.store

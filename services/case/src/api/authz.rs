@@ -45,8 +45,8 @@ landsby_platform::rpc_table! {
     ListFamilyGroupConferences => CASE_STAFF,
     WaiveFamilyGroupConference => CASE_STAFF,
     ReduceFollowUpVisits => CASE_STAFF,
-    SyncDueReviews => WORKER,
-    SyncVisitFacts => WORKER,
+    BatchSyncVisitFacts => WORKER,
+    BatchSyncDueReviews => WORKER,
     BatchGetCaseSnapshots => WORKER,
     WatchEvents => WORKER,
 }

@@ -819,18 +819,18 @@ impl CaseService for CaseApi {
         self.handle_reduce_follow_up_visits(request).await
     }
 
-    async fn sync_due_reviews(
+    async fn batch_sync_visit_facts(
         &self,
-        request: Request<pb::SyncDueReviewsRequest>,
-    ) -> Result<Response<pb::SyncDueReviewsResponse>, Status> {
-        self.handle_sync_due_reviews(request).await
+        request: Request<pb::BatchSyncVisitFactsRequest>,
+    ) -> Result<Response<pb::BatchSyncVisitFactsResponse>, Status> {
+        self.handle_batch_sync_visit_facts(request).await
     }
 
-    async fn sync_visit_facts(
+    async fn batch_sync_due_reviews(
         &self,
-        request: Request<pb::SyncVisitFactsRequest>,
-    ) -> Result<Response<pb::SyncVisitFactsResponse>, Status> {
-        self.handle_sync_visit_facts(request).await
+        request: Request<pb::BatchSyncDueReviewsRequest>,
+    ) -> Result<Response<pb::BatchSyncDueReviewsResponse>, Status> {
+        self.handle_batch_sync_due_reviews(request).await
     }
 
     async fn batch_get_case_snapshots(

@@ -3,6 +3,7 @@
 
 use super::{CaseApi, Rpc, convert, idempotency};
 use crate::model::{self, ReviewFilter};
+use crate::store::{DueReviewsSync, VisitFactsSync};
 use landsby_domain::policy::stamp_day_to_come;
 use landsby_domain::readiness;
 use landsby_domain::time::oslo_date;
@@ -18,6 +19,8 @@ const MAX_SYNCED_REVIEWS: usize = 500;
 const MAX_VISIT_FACTS: usize = 1000;
 /// The most cases one BatchGetCaseSnapshots reads.
 const MAX_SNAPSHOTS: usize = 200;
+/// The most cases one BatchSyncVisitFacts or BatchSyncDueReviews changes.
+const MAX_BATCH_SYNC: usize = 200;
 
 impl CaseApi {
     pub(super) async fn handle_schedule_review(
@@ -274,120 +277,54 @@ impl CaseApi {
         }))
     }
 
-    pub(super) async fn handle_sync_due_reviews(
+    pub(super) async fn handle_batch_sync_due_reviews(
         &self,
-        request: Request<pb::SyncDueReviewsRequest>,
-    ) -> Result<Response<pb::SyncDueReviewsResponse>, Status> {
-        let (caller, mut call) = self.begin(&request, Rpc::SyncDueReviews).await?;
+        request: Request<pb::BatchSyncDueReviewsRequest>,
+    ) -> Result<Response<pb::BatchSyncDueReviewsResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::BatchSyncDueReviews).await?;
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
-            let id = v.uuid("case_id", &req.case_id);
-            call.audit.case_id = id;
-            if let Some(case_id) = id {
-                self.need_to_know(&caller, case_id, &mut call.audit).await?;
-            }
-            if req.case_version < 1 {
-                v.add(
-                    "case_version",
-                    "must be a version the case has had (1 or more)",
-                );
-            }
-            let policy_version = v.text("policy_version", &req.policy_version, 100);
-            let mut reviews = Vec::new();
-            if req.reviews.len() > MAX_SYNCED_REVIEWS {
-                v.add("reviews", format!("at most {MAX_SYNCED_REVIEWS} reviews"));
-            } else {
-                let mut keys = HashSet::new();
-                for (i, r) in req.reviews.iter().enumerate() {
-                    let field = format!("reviews[{i}]");
-                    if let Some(review) = convert::new_review(&mut v, &field, r, true) {
-                        if let Some(key) = &review.computed_key
-                            && !keys.insert(key.clone())
-                        {
-                            v.add(format!("{field}.computed_key"), "appears twice");
-                        }
-                        reviews.push(review);
-                    }
-                }
-            }
-            let computed_on = v.date("computed_on", req.computed_on.as_ref());
-            if computed_on.is_some_and(|on| stamp_day_to_come(on, call.audit.at)) {
-                v.add("computed_on", "is a day still to come in Europe/Oslo");
-            }
-            v.finish()?;
-            let (Some(id), Some(policy_version), Some(computed_on)) =
-                (id, policy_version, computed_on)
-            else {
-                return Err(ApiError::internal("validated sync without its parts"));
-            };
+            let items = batch_items(&mut v, &req.items, |v, prefix, item| {
+                due_reviews_sync(v, prefix, item, call.audit.at)
+            });
+            let items = v.into_result(items)?;
             self.store
-                .sync_due_reviews(
-                    &caller.agency,
-                    id,
-                    (req.case_version, policy_version, computed_on),
-                    reviews,
-                    call.audit.clone(),
-                )
+                .sync_due_reviews(&caller.agency, items, call.audit.clone())
                 .await
         }
         .await;
-        let (applied, reviews) = self.auditor.write(call, result).await?;
-        Ok(Response::new(pb::SyncDueReviewsResponse {
-            applied,
-            reviews: reviews.iter().map(convert::review_to_proto).collect(),
+        let results = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::BatchSyncDueReviewsResponse {
+            results: results
+                .iter()
+                .map(|(applied, reviews)| due_reviews_synced(*applied, reviews))
+                .collect(),
         }))
     }
 
-    pub(super) async fn handle_sync_visit_facts(
+    pub(super) async fn handle_batch_sync_visit_facts(
         &self,
-        request: Request<pb::SyncVisitFactsRequest>,
-    ) -> Result<Response<pb::SyncVisitFactsResponse>, Status> {
-        let (caller, mut call) = self.begin(&request, Rpc::SyncVisitFacts).await?;
+        request: Request<pb::BatchSyncVisitFactsRequest>,
+    ) -> Result<Response<pb::BatchSyncVisitFactsResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::BatchSyncVisitFacts).await?;
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
-            let id = v.uuid("case_id", &req.case_id);
-            call.audit.case_id = id;
-            if let Some(case_id) = id {
-                self.need_to_know(&caller, case_id, &mut call.audit).await?;
-            }
-            if req.as_of_sequence < 0 {
-                v.add("as_of_sequence", "must not be negative");
-            }
-            let mut visits = Vec::new();
-            if req.visits.len() > MAX_VISIT_FACTS {
-                v.add("visits", format!("at most {MAX_VISIT_FACTS} visits"));
-            } else {
-                let mut ids = HashSet::new();
-                for (i, f) in req.visits.iter().enumerate() {
-                    let field = format!("visits[{i}]");
-                    if let Some(fact) = convert::visit_fact_from(&mut v, &field, f) {
-                        if !ids.insert(fact.visit_id) {
-                            v.add(format!("{field}.visit_id"), "appears twice");
-                        }
-                        visits.push(fact);
-                    }
-                }
-            }
-            v.finish()?;
-            let Some(id) = id else {
-                return Err(ApiError::internal("validated sync without its parts"));
-            };
+            let items = batch_items(&mut v, &req.items, visit_facts_sync);
+            let items = v.into_result(items)?;
             self.store
-                .sync_visit_facts(
-                    &caller.agency,
-                    id,
-                    req.as_of_sequence,
-                    req.frame_complete,
-                    visits,
-                    call.audit.clone(),
-                )
+                .sync_visit_facts(&caller.agency, items, call.audit.clone())
                 .await
         }
         .await;
-        let applied = self.auditor.write(call, result).await?;
-        Ok(Response::new(pb::SyncVisitFactsResponse { applied }))
+        let results = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::BatchSyncVisitFactsResponse {
+            results: results
+                .into_iter()
+                .map(|applied| pb::VisitFactsResult { applied })
+                .collect(),
+        }))
     }
 
     pub(super) async fn handle_batch_get_case_snapshots(
@@ -445,4 +382,171 @@ impl CaseApi {
                 .collect(),
         }))
     }
+}
+
+/// The items of a batch sync, each validated by `one` with its fields named `items[i].…`: 1 to
+/// [`MAX_BATCH_SYNC`], no case twice. None when any is invalid.
+fn batch_items<R, T>(
+    v: &mut Violations,
+    items: &[R],
+    mut one: impl FnMut(&mut Violations, &str, &R) -> Option<T>,
+) -> Option<Vec<T>>
+where
+    T: CaseItem,
+{
+    if items.is_empty() {
+        v.add("items", "is required: at least one");
+        return None;
+    }
+    if items.len() > MAX_BATCH_SYNC {
+        v.add("items", format!("at most {MAX_BATCH_SYNC}"));
+        return None;
+    }
+    let before = v.is_empty();
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("items[{i}].");
+        if let Some(item) = one(v, &prefix, item) {
+            if !seen.insert(item.case_id()) {
+                v.add(format!("{prefix}case_id"), "appears twice");
+            }
+            out.push(item);
+        }
+    }
+    (before && v.is_empty()).then_some(out)
+}
+
+/// An item of a batch sync: the case it is of.
+trait CaseItem {
+    fn case_id(&self) -> uuid::Uuid;
+}
+
+impl CaseItem for DueReviewsSync {
+    fn case_id(&self) -> uuid::Uuid {
+        self.case_id
+    }
+}
+
+impl CaseItem for VisitFactsSync {
+    fn case_id(&self) -> uuid::Uuid {
+        self.case_id
+    }
+}
+
+/// One case's due reviews validated, its fields named after `prefix` ("items[i]."); `now` is the
+/// call's time (a stamp's day must not be still to come).
+fn due_reviews_sync(
+    v: &mut Violations,
+    prefix: &str,
+    req: &pb::DueReviewsItem,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<DueReviewsSync> {
+    let case_id = v.uuid(&format!("{prefix}case_id"), &req.case_id);
+    if req.case_version < 1 {
+        v.add(
+            format!("{prefix}case_version"),
+            "must be a version the case has had (1 or more)",
+        );
+    }
+    let policy_version = v.text(&format!("{prefix}policy_version"), &req.policy_version, 100);
+    let mut reviews = Vec::new();
+    let mut valid = true;
+    if req.reviews.len() > MAX_SYNCED_REVIEWS {
+        v.add(
+            format!("{prefix}reviews"),
+            format!("at most {MAX_SYNCED_REVIEWS} reviews"),
+        );
+        valid = false;
+    } else {
+        let mut keys = HashSet::new();
+        for (i, r) in req.reviews.iter().enumerate() {
+            let field = format!("{prefix}reviews[{i}]");
+            match convert::new_review(v, &field, r, true) {
+                Some(review) => {
+                    if let Some(key) = &review.computed_key
+                        && !keys.insert(key.clone())
+                    {
+                        v.add(format!("{field}.computed_key"), "appears twice");
+                        valid = false;
+                    }
+                    reviews.push(review);
+                }
+                None => valid = false,
+            }
+        }
+    }
+    let computed_on = v.date(&format!("{prefix}computed_on"), req.computed_on.as_ref());
+    if computed_on.is_some_and(|on| stamp_day_to_come(on, now)) {
+        v.add(
+            format!("{prefix}computed_on"),
+            "is a day still to come in Europe/Oslo",
+        );
+        valid = false;
+    }
+    let (Some(case_id), Some(policy_version), Some(computed_on), true) = (
+        case_id,
+        policy_version,
+        computed_on,
+        valid && req.case_version >= 1,
+    ) else {
+        return None;
+    };
+    Some(DueReviewsSync {
+        case_id,
+        stamp: (req.case_version, policy_version, computed_on),
+        reviews,
+    })
+}
+
+/// What BatchSyncDueReviews answers of one case.
+fn due_reviews_synced(applied: bool, reviews: &[model::ReviewRecord]) -> pb::DueReviewsResult {
+    pb::DueReviewsResult {
+        applied,
+        reviews: reviews.iter().map(convert::review_to_proto).collect(),
+    }
+}
+
+/// One case's visit facts validated, its fields named after `prefix` (as [`due_reviews_sync`]).
+fn visit_facts_sync(
+    v: &mut Violations,
+    prefix: &str,
+    req: &pb::VisitFactsItem,
+) -> Option<VisitFactsSync> {
+    let case_id = v.uuid(&format!("{prefix}case_id"), &req.case_id);
+    let mut valid = true;
+    if req.as_of_sequence < 0 {
+        v.add(format!("{prefix}as_of_sequence"), "must not be negative");
+        valid = false;
+    }
+    let mut visits = Vec::new();
+    if req.visits.len() > MAX_VISIT_FACTS {
+        v.add(
+            format!("{prefix}visits"),
+            format!("at most {MAX_VISIT_FACTS} visits"),
+        );
+        valid = false;
+    } else {
+        let mut ids = HashSet::new();
+        for (i, f) in req.visits.iter().enumerate() {
+            let field = format!("{prefix}visits[{i}]");
+            match convert::visit_fact_from(v, &field, f) {
+                Some(fact) => {
+                    if !ids.insert(fact.visit_id) {
+                        v.add(format!("{field}.visit_id"), "appears twice");
+                        valid = false;
+                    }
+                    visits.push(fact);
+                }
+                None => valid = false,
+            }
+        }
+    }
+    let case_id = case_id.filter(|_| valid)?;
+    Some(VisitFactsSync {
+        case_id,
+        sequence: req.as_of_sequence,
+        frame_complete: req.frame_complete,
+        visits,
+    })
 }

@@ -207,30 +207,52 @@ pub trait ReviewStore: Send + Sync + 'static {
         case_id: Uuid,
     ) -> Result<Option<(CaseRecord, Facts)>, ApiError>;
 
-    /// Replaces the case's scheduled computed reviews with `reviews`, if the stamp (case version,
-    /// policy version, the day computed on) is newer than the last applied; returns whether it was,
-    /// and the scheduled computed reviews after the call. Derived data: the case's version does not
-    /// change.
+    /// For each item, in one transaction: replaces the case's scheduled computed reviews with the
+    /// item's, if its stamp (case version, policy version, the day computed on) is newer than the
+    /// last applied. Returns per item, in order, whether it was, and the case's scheduled computed
+    /// reviews after the call. Derived data: the case's version does not change. One audit row per
+    /// case (`audit` with the case set); a case the agency does not have fails the whole call.
     async fn sync_due_reviews(
         &self,
         agency: &AgencyId,
-        case_id: Uuid,
-        stamp: (i64, String, NaiveDate),
-        reviews: Vec<NewReview>,
+        items: Vec<DueReviewsSync>,
         audit: AuditEntry,
-    ) -> Result<(bool, Vec<ReviewRecord>), ApiError>;
+    ) -> Result<Vec<(bool, Vec<ReviewRecord>)>, ApiError>;
 
-    /// Replaces what the case service knows of the case's visits, if `sequence` is newer than the
-    /// position they are as of; returns whether it was. Derived data: no version, no event.
+    /// For each item, in one transaction: replaces what the case service knows of the case's
+    /// visits, if the item's feed position is newer than the one they are as of. Returns per item,
+    /// in order, whether the facts differed and the case's version moved. One audit row per case;
+    /// a case the agency does not have fails the whole call.
     async fn sync_visit_facts(
         &self,
         agency: &AgencyId,
-        case_id: Uuid,
-        sequence: i64,
-        frame_complete: bool,
-        visits: Vec<VisitFact>,
+        items: Vec<VisitFactsSync>,
         audit: AuditEntry,
-    ) -> Result<bool, ApiError>;
+    ) -> Result<Vec<bool>, ApiError>;
+}
+
+/// One case's due reviews for [`ReviewStore::sync_due_reviews`].
+#[derive(Debug, Clone)]
+pub struct DueReviewsSync {
+    /// The case.
+    pub case_id: Uuid,
+    /// Case version, policy version and the day (Europe/Oslo) the reviews were computed from.
+    pub stamp: (i64, String, NaiveDate),
+    /// The due reviews, each with its computed key.
+    pub reviews: Vec<NewReview>,
+}
+
+/// One case's visit facts for [`ReviewStore::sync_visit_facts`].
+#[derive(Debug, Clone)]
+pub struct VisitFactsSync {
+    /// The case.
+    pub case_id: Uuid,
+    /// The visitation feed position the facts are as of.
+    pub sequence: i64,
+    /// The frame of the visits is complete.
+    pub frame_complete: bool,
+    /// The case's visits of the last year.
+    pub visits: Vec<VisitFact>,
 }
 
 /// The follow-up plan, the reunification plan and family group conferences.

@@ -290,23 +290,29 @@ async fn call(rpc: Rpc, channel: &Channel, token: &str, t: &Target) -> Result<()
                 ..Default::default()
             }
         ),
-        Rpc::SyncDueReviews => go!(
-            sync_due_reviews,
-            // Valid, so that the worker's refusals come from the store (it is not asked need to
-            // know: it acts for the whole agency).
-            pb::SyncDueReviewsRequest {
-                case_id,
-                case_version: 1,
-                policy_version: "access-matrix".into(),
-                reviews: vec![],
-                computed_on: Some(date(2026, 1, 1)),
+        // The batches name their cases in their items: a case the agency does not have fails the
+        // whole call as not found.
+        Rpc::BatchSyncVisitFacts => go!(
+            batch_sync_visit_facts,
+            pb::BatchSyncVisitFactsRequest {
+                items: vec![pb::VisitFactsItem {
+                    case_id,
+                    ..Default::default()
+                }],
             }
         ),
-        Rpc::SyncVisitFacts => go!(
-            sync_visit_facts,
-            pb::SyncVisitFactsRequest {
-                case_id,
-                ..Default::default()
+        Rpc::BatchSyncDueReviews => go!(
+            batch_sync_due_reviews,
+            pb::BatchSyncDueReviewsRequest {
+                // Valid, so that the worker's refusals come from the store (it is not asked need
+                // to know: it acts for the whole agency).
+                items: vec![pb::DueReviewsItem {
+                    case_id,
+                    case_version: 1,
+                    policy_version: "access-matrix".into(),
+                    reviews: vec![],
+                    computed_on: Some(date(2026, 1, 1)),
+                }],
             }
         ),
         Rpc::BatchGetCaseSnapshots => go!(

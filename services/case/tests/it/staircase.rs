@@ -30,6 +30,7 @@ landsby_testkit::on_both_backends!(
     computed_reviews_without_their_day_are_refused_and_change_nothing,
     visit_facts_are_replaced_only_by_a_newer_feed_position,
     the_worker_reads_many_cases_in_one_call_each_with_its_own_audit_row,
+    the_worker_syncs_many_cases_in_one_transaction_all_or_nothing,
     the_feed_streams_the_backlog_then_live_events_and_resumes_anywhere,
     the_feed_is_the_workers_and_shows_only_its_agency,
     every_new_rpc_refuses_roles_without_access_and_malformed_ids,
@@ -937,7 +938,7 @@ async fn computed_reviews_are_replaced_only_by_a_newer_stamp(backend: Backend) {
     let mut cw = Client::caseworker(&server);
     let case = cw.create(new_case()).await.unwrap();
     let mut w = worker(&server);
-    let sync = |version: i64, policy: &str, reviews: Vec<pb::Review>| pb::SyncDueReviewsRequest {
+    let sync = |version: i64, policy: &str, reviews: Vec<pb::Review>| pb::DueReviewsItem {
         case_id: case.id.clone(),
         case_version: version,
         policy_version: policy.into(),
@@ -945,7 +946,6 @@ async fn computed_reviews_are_replaced_only_by_a_newer_stamp(backend: Backend) {
         computed_on: Some(date(2026, 11, 23)),
     };
     let first = w
-        .inner
         .sync_due_reviews(w.req(sync(
             1,
             "2026.1",
@@ -963,7 +963,6 @@ async fn computed_reviews_are_replaced_only_by_a_newer_stamp(backend: Backend) {
     );
     // The same stamp again, or an older one, changes nothing.
     let same = w
-        .inner
         .sync_due_reviews(w.req(sync(1, "2026.1", vec![])))
         .await
         .unwrap()
@@ -972,7 +971,6 @@ async fn computed_reviews_are_replaced_only_by_a_newer_stamp(backend: Backend) {
     assert_eq!(same.reviews.len(), 2);
     // A newer policy at the same case version replaces: a's date moves, b goes, c comes.
     let newer = w
-        .inner
         .sync_due_reviews(w.req(sync(
             1,
             "2026.2",
@@ -1019,7 +1017,6 @@ async fn computed_reviews_are_replaced_only_by_a_newer_stamp(backend: Backend) {
         .unwrap();
     let version = cw.get(&case.id).await.unwrap().version;
     let later = w
-        .inner
         .sync_due_reviews(w.req(sync(version, "2026.2", vec![computed("a", 2027, 1, 8)])))
         .await
         .unwrap()
@@ -1028,13 +1025,11 @@ async fn computed_reviews_are_replaced_only_by_a_newer_stamp(backend: Backend) {
     assert!(later.reviews.is_empty());
     // A stamp from the future, and bad input.
     let err = w
-        .inner
         .sync_due_reviews(w.req(sync(version + 5, "2026.2", vec![])))
         .await
         .unwrap_err();
-    assert_eq!(violated_fields(&err), ["case_version"]);
+    assert_eq!(violated_fields(&err), ["items[0].case_version"]);
     let err = w
-        .inner
         .sync_due_reviews(w.req(sync(
             0,
             "",
@@ -1049,21 +1044,17 @@ async fn computed_reviews_are_replaced_only_by_a_newer_stamp(backend: Backend) {
     assert_eq!(
         violated_fields(&err),
         [
-            "case_version",
-            "policy_version",
-            "reviews[0].computed_key",
-            "reviews[2].computed_key"
+            "items[0].case_version",
+            "items[0].policy_version",
+            "items[0].reviews[0].computed_key",
+            "items[0].reviews[2].computed_key"
         ]
     );
 }
 
 /// A sync of `reviews` for the case at version 1 under policy 2026.1, computed on `on`.
-fn sync_on(
-    case_id: &str,
-    on: Option<cpb::Date>,
-    reviews: Vec<pb::Review>,
-) -> pb::SyncDueReviewsRequest {
-    pb::SyncDueReviewsRequest {
+fn sync_on(case_id: &str, on: Option<cpb::Date>, reviews: Vec<pb::Review>) -> pb::DueReviewsItem {
+    pb::DueReviewsItem {
         case_id: case_id.into(),
         case_version: 1,
         policy_version: "2026.1".into(),
@@ -1088,7 +1079,6 @@ async fn computed_reviews_of_a_later_day_replace_those_of_the_same_case_and_poli
     let case = cw.create(new_case()).await.unwrap();
     let mut w = worker(&server);
     let first = w
-        .inner
         .sync_due_reviews(w.req(sync_on(
             &case.id,
             Some(date(2026, 11, 23)),
@@ -1100,7 +1090,6 @@ async fn computed_reviews_of_a_later_day_replace_those_of_the_same_case_and_poli
     assert!(first.applied);
     // The next day, same case version and policy: the dates the day moved are put in force.
     let next_day = w
-        .inner
         .sync_due_reviews(w.req(sync_on(
             &case.id,
             Some(date(2026, 11, 24)),
@@ -1122,7 +1111,6 @@ async fn computed_reviews_of_a_later_day_replace_those_of_the_same_case_and_poli
     // The same stamp again (a same-day replay), or an earlier day, changes nothing.
     for on in [date(2026, 11, 24), date(2026, 11, 23)] {
         let replay = w
-            .inner
             .sync_due_reviews(w.req(sync_on(&case.id, Some(on), vec![computed("c", 2027, 3, 1)])))
             .await
             .unwrap()
@@ -1132,7 +1120,6 @@ async fn computed_reviews_of_a_later_day_replace_those_of_the_same_case_and_poli
     }
     // A later day with nothing new applies and changes no review.
     let same_values = w
-        .inner
         .sync_due_reviews(w.req(sync_on(
             &case.id,
             Some(date(2026, 11, 25)),
@@ -1151,7 +1138,6 @@ async fn computed_reviews_without_their_day_are_refused_and_change_nothing(backe
     let case = cw.create(new_case()).await.unwrap();
     let mut w = worker(&server);
     let first = w
-        .inner
         .sync_due_reviews(w.req(sync_on(
             &case.id,
             Some(date(2026, 11, 23)),
@@ -1170,17 +1156,15 @@ async fn computed_reviews_without_their_day_are_refused_and_change_nothing(backe
         Some(landsby_platform::validate::date_to_proto(far)),
     ] {
         let err = w
-            .inner
             .sync_due_reviews(w.req(sync_on(&case.id, on, vec![computed("b", 2027, 2, 1)])))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{on:?}");
-        assert_eq!(violated_fields(&err), ["computed_on"], "{on:?}");
+        assert_eq!(violated_fields(&err), ["items[0].computed_on"], "{on:?}");
     }
     // Nothing changed: the reviews are as they were, and the stamp too (the same stamp again
     // changes nothing).
     let again = w
-        .inner
         .sync_due_reviews(w.req(sync_on(
             &case.id,
             Some(date(2026, 11, 23)),
@@ -1249,20 +1233,20 @@ async fn visit_facts_are_replaced_only_by_a_newer_feed_position(backend: Backend
     bad[0].start_time = None;
     bad[1].outcome = 0;
     bad[3].visit_id = bad[2].visit_id.clone();
-    let req = w.req(pb::SyncVisitFactsRequest {
+    let req = w.req(pb::VisitFactsItem {
         case_id: case.id.clone(),
         as_of_sequence: -1,
         frame_complete: true,
         visits: bad,
     });
-    let err = w.inner.sync_visit_facts(req).await.unwrap_err();
+    let err = w.sync_visit_facts(req).await.unwrap_err();
     assert_eq!(
         violated_fields(&err),
         [
-            "as_of_sequence",
-            "visits[0].start_time",
-            "visits[1].outcome",
-            "visits[3].visit_id"
+            "items[0].as_of_sequence",
+            "items[0].visits[0].start_time",
+            "items[0].visits[1].outcome",
+            "items[0].visits[3].visit_id"
         ]
     );
     assert_eq!(cw.get(&case.id).await.unwrap().version, after);
@@ -1420,6 +1404,224 @@ async fn the_worker_reads_many_cases_in_one_call_each_with_its_own_audit_row(bac
     assert_eq!(err.code(), Code::PermissionDenied);
     let rows = crate::audit_rows(&server).await;
     assert_eq!(rows.last().unwrap().outcome, "PERMISSION_DENIED");
+}
+
+async fn the_worker_syncs_many_cases_in_one_transaction_all_or_nothing(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let mut cases = Vec::new();
+    let mut mothers = Vec::new();
+    for _ in 0..3 {
+        let case = cw.create(new_case()).await.unwrap();
+        mothers.push(cw.add_member(&case.id, mother()).await.unwrap());
+        cases.push(cw.get(&case.id).await.unwrap());
+    }
+    let mut bergen = Client::as_role(&server, "cw-bergen", OTHER_AGENCY, &[Role::Caseworker]);
+    let foreign = bergen.create(new_case()).await.unwrap();
+    let mut w = worker(&server);
+    let facts = |case: &pb::Case, parent: &str, n: usize, at: i64| pb::VisitFactsItem {
+        case_id: case.id.clone(),
+        as_of_sequence: at,
+        frame_complete: true,
+        visits: good_visits(parent, n),
+    };
+    let today = landsby_platform::validate::date_to_proto(landsby_domain::time::oslo_date(
+        chrono::Utc::now(),
+    ));
+    let due = |case: &pb::Case, key: &str| pb::DueReviewsItem {
+        case_id: case.id.clone(),
+        case_version: case.version,
+        policy_version: "2026.1".into(),
+        reviews: vec![computed(key, 2027, 1, 1)],
+        computed_on: Some(today),
+    };
+    let before = crate::audit_rows(&server).await.len();
+
+    // All or nothing: one case of another agency (or none at all) fails the call, and the other
+    // cases' facts are not kept.
+    for stranger in [foreign.id.clone(), uuid::Uuid::now_v7().to_string()] {
+        let mut items = vec![
+            facts(&cases[0], &mothers[0].id, 2, 10),
+            facts(&cases[1], &mothers[1].id, 3, 10),
+        ];
+        items.push(pb::VisitFactsItem {
+            case_id: stranger,
+            ..Default::default()
+        });
+        let req = w.req(pb::BatchSyncVisitFactsRequest { items });
+        let err = w.inner.batch_sync_visit_facts(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        let req = w.req(pb::BatchSyncDueReviewsRequest {
+            items: vec![
+                due(&cases[0], "a"),
+                pb::DueReviewsItem {
+                    case_id: foreign.id.clone(),
+                    ..due(&cases[1], "b")
+                },
+            ],
+        });
+        let err = w.inner.batch_sync_due_reviews(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+    }
+    for case in &cases {
+        assert_eq!(cw.get(&case.id).await.unwrap().version, case.version);
+        assert!(
+            cw.reviews(&case.id, pb::ReviewStatus::Unspecified)
+                .await
+                .is_empty()
+        );
+    }
+
+    // Three cases in one call: each as a call of its own would have it, answered in the order
+    // asked (the third's facts are what is known already: nothing changes for it).
+    assert!(w.facts(&cases[2].id, 5, vec![]).await.unwrap());
+    let third = cw.get(&cases[2].id).await.unwrap();
+    let items = vec![
+        facts(&cases[1], &mothers[1].id, 3, 20),
+        pb::VisitFactsItem {
+            case_id: third.id.clone(),
+            as_of_sequence: 20,
+            frame_complete: true,
+            visits: vec![],
+        },
+        facts(&cases[0], &mothers[0].id, 2, 20),
+    ];
+    let req = w.req(pb::BatchSyncVisitFactsRequest { items });
+    let got = w
+        .inner
+        .batch_sync_visit_facts(req)
+        .await
+        .unwrap()
+        .into_inner();
+    let applied: Vec<bool> = got.results.iter().map(|r| r.applied).collect();
+    assert_eq!(applied, [true, false, true]);
+    assert_eq!(
+        cw.get(&cases[0].id).await.unwrap().version,
+        cases[0].version + 1
+    );
+    assert_eq!(
+        cw.get(&cases[1].id).await.unwrap().version,
+        cases[1].version + 1
+    );
+    assert_eq!(cw.get(&third.id).await.unwrap().version, third.version);
+
+    let mut now = Vec::new();
+    for c in &cases {
+        now.push(cw.get(&c.id).await.unwrap());
+    }
+    let req = w.req(pb::BatchSyncDueReviewsRequest {
+        items: vec![due(&now[2], "c"), due(&now[0], "a")],
+    });
+    let got = w
+        .inner
+        .batch_sync_due_reviews(req)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.results.len(), 2);
+    assert!(
+        got.results
+            .iter()
+            .all(|r| r.applied && r.reviews.len() == 1)
+    );
+    assert_eq!(got.results[0].reviews[0].computed_key, "c");
+    assert_eq!(got.results[1].reviews[0].computed_key, "a");
+    assert!(
+        cw.reviews(&now[1].id, pb::ReviewStatus::Unspecified)
+            .await
+            .is_empty()
+    );
+    // The same stamps again change nothing.
+    let req = w.req(pb::BatchSyncDueReviewsRequest {
+        items: vec![due(&now[2], "c"), due(&now[0], "a")],
+    });
+    let again = w
+        .inner
+        .batch_sync_due_reviews(req)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        again
+            .results
+            .iter()
+            .all(|r| !r.applied && r.reviews.len() == 1)
+    );
+
+    // One audit row per case of each call that went through, naming the case; one row for each
+    // refused call, naming none.
+    let rows = crate::audit_rows(&server).await;
+    let of = |rpc: &str, outcome: &str| -> Vec<Option<uuid::Uuid>> {
+        rows[before..]
+            .iter()
+            .filter(|r| {
+                r.rpc == format!("landsby.case.v1.CaseService/{rpc}") && r.outcome == outcome
+            })
+            .map(|r| r.case_id)
+            .collect()
+    };
+    let id = |c: &pb::Case| Some(uuid::Uuid::parse_str(&c.id).unwrap());
+    let mut facts_ok = of("BatchSyncVisitFacts", "OK");
+    facts_ok.sort();
+    let mut expected = vec![id(&cases[0]), id(&cases[1]), id(&third), id(&third)];
+    expected.sort();
+    assert_eq!(
+        facts_ok, expected,
+        "the third case once alone, then once in the batch"
+    );
+    assert_eq!(of("BatchSyncVisitFacts", "NOT_FOUND"), [None, None]);
+    assert_eq!(of("BatchSyncDueReviews", "OK").len(), 4);
+    assert_eq!(of("BatchSyncDueReviews", "NOT_FOUND"), [None, None]);
+
+    // Bad input: every problem named with its item, nothing changed.
+    let too_many: Vec<pb::VisitFactsItem> = (0..201)
+        .map(|_| pb::VisitFactsItem {
+            case_id: uuid::Uuid::now_v7().to_string(),
+            ..Default::default()
+        })
+        .collect();
+    for (items, fields) in [
+        (vec![], vec!["items"]),
+        (too_many, vec!["items"]),
+        (
+            vec![
+                facts(&cases[0], &mothers[0].id, 1, 30),
+                pb::VisitFactsItem {
+                    as_of_sequence: -1,
+                    ..facts(&cases[1], &mothers[1].id, 1, 30)
+                },
+                facts(&cases[0], &mothers[0].id, 1, 31),
+            ],
+            vec!["items[1].as_of_sequence", "items[2].case_id"],
+        ),
+    ] {
+        let req = w.req(pb::BatchSyncVisitFactsRequest { items });
+        let err = w.inner.batch_sync_visit_facts(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(violated_fields(&err), fields);
+    }
+    let req = w.req(pb::BatchSyncDueReviewsRequest {
+        items: vec![
+            due(&now[0], "z"),
+            pb::DueReviewsItem {
+                case_version: 0,
+                ..due(&now[1], "z")
+            },
+            due(&now[0], "y"),
+        ],
+    });
+    let err = w.inner.batch_sync_due_reviews(req).await.unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        ["items[1].case_version", "items[2].case_id"]
+    );
+    for c in &now {
+        assert_eq!(cw.get(&c.id).await.unwrap().version, c.version);
+    }
+    assert_eq!(
+        cw.reviews(&now[0].id, pb::ReviewStatus::Unspecified).await[0].computed_key,
+        "a"
+    );
 }
 
 async fn collect(
@@ -1684,18 +1886,22 @@ async fn every_new_rpc_refuses_roles_without_access_and_malformed_ids(backend: B
     );
     denied!(
         cw,
-        sync_due_reviews,
-        pb::SyncDueReviewsRequest {
-            case_id: id(),
-            ..Default::default()
+        batch_sync_due_reviews,
+        pb::BatchSyncDueReviewsRequest {
+            items: vec![pb::DueReviewsItem {
+                case_id: id(),
+                ..Default::default()
+            }],
         }
     );
     denied!(
         cw,
-        sync_visit_facts,
-        pb::SyncVisitFactsRequest {
-            case_id: id(),
-            ..Default::default()
+        batch_sync_visit_facts,
+        pb::BatchSyncVisitFactsRequest {
+            items: vec![pb::VisitFactsItem {
+                case_id: id(),
+                ..Default::default()
+            }],
         }
     );
 
@@ -1866,24 +2072,34 @@ async fn every_new_rpc_refuses_roles_without_access_and_malformed_ids(backend: B
     let mut w = worker(&server);
     invalid!(
         w,
-        sync_due_reviews,
-        pb::SyncDueReviewsRequest {
-            case_id: bad(),
-            case_version: 1,
-            policy_version: "1".into(),
-            reviews: vec![],
-            computed_on: Some(date(2026, 11, 23)),
+        batch_sync_due_reviews,
+        pb::BatchSyncDueReviewsRequest {
+            items: vec![pb::DueReviewsItem {
+                case_id: bad(),
+                case_version: 1,
+                policy_version: "1".into(),
+                reviews: vec![],
+                computed_on: Some(date(2026, 11, 23)),
+            }],
         },
-        ["case_id"]
+        ["items[0].case_id"]
     );
     invalid!(
         w,
-        sync_visit_facts,
-        pb::SyncVisitFactsRequest {
-            case_id: bad(),
-            ..Default::default()
+        batch_sync_visit_facts,
+        pb::BatchSyncVisitFactsRequest {
+            items: vec![pb::VisitFactsItem {
+                case_id: bad(),
+                ..Default::default()
+            }],
         },
-        ["case_id"]
+        ["items[0].case_id"]
+    );
+    invalid!(
+        w,
+        batch_sync_visit_facts,
+        pb::BatchSyncVisitFactsRequest { items: vec![] },
+        ["items"]
     );
     // Another agency's case is not found, for the worker too.
     let mut bergen_worker = Client::as_role(&server, "worker", OTHER_AGENCY, &[Role::Service]);

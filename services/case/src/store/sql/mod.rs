@@ -126,6 +126,14 @@ const PLAN_COUNTS: &str = "SELECT \
     (SELECT COUNT(*) FROM care_tasks WHERE case_id = $1) AS care_tasks";
 type Q<'q, DB> = Query<'q, DB, <DB as Database>::Arguments>;
 
+/// One case changed in a transaction that changes several: the case after, its events, and the ids
+/// the change touched (for its audit row).
+struct CaseChange {
+    case: CaseRecord,
+    events: Vec<EventChange>,
+    resources: Vec<Uuid>,
+}
+
 fn not_found(resource: &'static str) -> ApiError {
     ApiError::NotFound { resource }
 }
@@ -534,7 +542,34 @@ where
             .into_iter()
             .map(|change| Self::event(case, audit, change))
             .collect();
-        outbox::commit::<DB>(tx, audit, events, &self.feed).await
+        outbox::commit::<DB>(tx, std::slice::from_ref(audit), events, &self.feed).await
+    }
+
+    /// Ends a transaction that changed several cases: one audit row per case (`audit` with the case
+    /// and what of it changed), then their events, then the commit.
+    async fn commit_cases(
+        &self,
+        tx: sqlx::Transaction<'static, DB>,
+        changes: &[CaseChange],
+        audit: &AuditEntry,
+    ) -> Result<(), ApiError> {
+        let audits: Vec<AuditEntry> = changes
+            .iter()
+            .map(|c| AuditEntry {
+                case_id: Some(c.case.id),
+                resource_ids: c.resources.clone(),
+                ..audit.clone()
+            })
+            .collect();
+        let events = changes
+            .iter()
+            .flat_map(|c| {
+                c.events
+                    .iter()
+                    .map(|change| Self::event(&c.case, audit, change.clone()))
+            })
+            .collect();
+        outbox::commit::<DB>(tx, &audits, events, &self.feed).await
     }
 
     /// An event of `case` (at its current version), for the outbox.

@@ -1,15 +1,16 @@
 //! [`ReviewStore`]: reviews and their decisions, readiness facts, and the worker's derived data.
 
+use super::CaseChange;
 use super::{SqlCaseStore, limit, not_found};
 use crate::model::{
     ConferenceAction, ContactPoint, DecisionStatus, Idempotency, NewReview, ReviewFilter,
-    ReviewOutcome, ReviewRecord, ReviewStatus, Settle, Standing, VisitFact,
+    ReviewOutcome, ReviewRecord, ReviewStatus, Settle, Standing,
 };
 use crate::store::rows::{
     CareTaskRow, CaseRow, ConferenceRow, CountsRow, DecisionRow, FloorJson, GoalRow, MemberRow,
     ReviewRow, VisitFactRow, review_columns,
 };
-use crate::store::{ReviewCursor, ReviewStore};
+use crate::store::{DueReviewsSync, ReviewCursor, ReviewStore, VisitFactsSync};
 use chrono::{DateTime, NaiveDate, Utc};
 use landsby_domain::AgencyId;
 use landsby_domain::policy::newer_stamp;
@@ -273,183 +274,216 @@ where
     async fn sync_due_reviews(
         &self,
         agency: &AgencyId,
-        case_id: Uuid,
-        stamp: (i64, String, NaiveDate),
-        reviews: Vec<NewReview>,
-        mut audit: AuditEntry,
-    ) -> Result<(bool, Vec<ReviewRecord>), ApiError> {
-        audit.case_id = Some(case_id);
+        items: Vec<DueReviewsSync>,
+        audit: AuditEntry,
+    ) -> Result<Vec<(bool, Vec<ReviewRecord>)>, ApiError> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-        let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
-        if stamp.0 > case.version {
-            return Err(ApiError::invalid(
-                "case_version",
-                "is newer than the case: compute from a version the case has had",
-            ));
-        }
-        let rows: Vec<ReviewRow> = sqlx::query_as(COMPUTED_REVIEWS)
-            .bind(case_id)
-            .fetch_all(&mut *tx)
-            .await?;
-        let existing = rows
-            .into_iter()
-            .map(ReviewRow::into_record)
-            .collect::<Result<Vec<_>, _>>()?;
-        let applies = case.status == landsby_domain::CaseStatus::Open
-            && newer_stamp(
-                stamp.0,
-                &stamp.1,
-                Some(stamp.2),
-                case.due_reviews_stamp
-                    .as_ref()
-                    .map(|(v, p, on)| (*v, p.as_str(), *on)),
-            );
-        let mut changed = Vec::new();
-        let mut scheduled: Vec<ReviewRecord> = Vec::new();
-        if applies {
-            let wanted: HashMap<&str, &NewReview> = reviews
-                .iter()
-                .filter_map(|r| r.computed_key.as_deref().map(|k| (k, r)))
-                .collect();
-            let mut seen: HashMap<String, ()> = HashMap::new();
-            for mut review in existing {
-                let Some(key) = review.computed_key.clone() else {
-                    continue;
-                };
-                seen.insert(key.clone(), ());
-                if review.status != ReviewStatus::Scheduled {
-                    continue; // done: history, never replaced
-                }
-                match wanted.get(key.as_str()) {
-                    Some(new) => {
-                        if (review.kind, review.due_date, &review.note)
-                            != (new.kind, new.due_date, &new.note)
-                        {
-                            review.kind = new.kind;
-                            review.due_date = new.due_date;
-                            review.note = new.note.clone();
+        let mut out = vec![None; items.len()];
+        let mut changes = Vec::with_capacity(items.len());
+        // Cases locked in id order, so two batches never wait on each other in a circle.
+        for (index, item) in in_case_order(items, |item| item.case_id) {
+            let DueReviewsSync {
+                case_id,
+                stamp,
+                reviews,
+            } = item;
+            let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
+            if stamp.0 > case.version {
+                return Err(ApiError::invalid(
+                    format!("items[{index}].case_version"),
+                    "is newer than the case: compute from a version the case has had",
+                ));
+            }
+            let rows: Vec<ReviewRow> = sqlx::query_as(COMPUTED_REVIEWS)
+                .bind(case_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            let existing = rows
+                .into_iter()
+                .map(ReviewRow::into_record)
+                .collect::<Result<Vec<_>, _>>()?;
+            let applies = case.status == landsby_domain::CaseStatus::Open
+                && newer_stamp(
+                    stamp.0,
+                    &stamp.1,
+                    Some(stamp.2),
+                    case.due_reviews_stamp
+                        .as_ref()
+                        .map(|(v, p, on)| (*v, p.as_str(), *on)),
+                );
+            let mut changed = Vec::new();
+            let mut scheduled: Vec<ReviewRecord> = Vec::new();
+            if applies {
+                let wanted: HashMap<&str, &NewReview> = reviews
+                    .iter()
+                    .filter_map(|r| r.computed_key.as_deref().map(|k| (k, r)))
+                    .collect();
+                let mut seen: HashMap<String, ()> = HashMap::new();
+                for mut review in existing {
+                    let Some(key) = review.computed_key.clone() else {
+                        continue;
+                    };
+                    seen.insert(key.clone(), ());
+                    if review.status != ReviewStatus::Scheduled {
+                        continue; // done: history, never replaced
+                    }
+                    match wanted.get(key.as_str()) {
+                        Some(new) => {
+                            if (review.kind, review.due_date, &review.note)
+                                != (new.kind, new.due_date, &new.note)
+                            {
+                                review.kind = new.kind;
+                                review.due_date = new.due_date;
+                                review.note = new.note.clone();
+                                review.version += 1;
+                                review.updated_at = audit.at;
+                                Self::save_review(&mut tx, &review).await?;
+                                changed.push(review.id);
+                            }
+                            scheduled.push(review);
+                        }
+                        None => {
+                            review.status = ReviewStatus::Replaced;
                             review.version += 1;
                             review.updated_at = audit.at;
                             Self::save_review(&mut tx, &review).await?;
                             changed.push(review.id);
                         }
-                        scheduled.push(review);
-                    }
-                    None => {
-                        review.status = ReviewStatus::Replaced;
-                        review.version += 1;
-                        review.updated_at = audit.at;
-                        Self::save_review(&mut tx, &review).await?;
-                        changed.push(review.id);
                     }
                 }
-            }
-            for new in &reviews {
-                let Some(key) = new.computed_key.clone() else {
-                    continue;
-                };
-                if seen.contains_key(&key) {
-                    continue;
+                for new in &reviews {
+                    let Some(key) = new.computed_key.clone() else {
+                        continue;
+                    };
+                    if seen.contains_key(&key) {
+                        continue;
+                    }
+                    seen.insert(key.clone(), ());
+                    let review = ReviewRecord {
+                        id: Uuid::now_v7(),
+                        case_id,
+                        kind: new.kind,
+                        due_date: new.due_date,
+                        status: ReviewStatus::Scheduled,
+                        note: new.note.clone(),
+                        computed_key: Some(key),
+                        outcome: None,
+                        decision_status: None,
+                        version: 1,
+                        created_at: audit.at,
+                        updated_at: audit.at,
+                    };
+                    Self::insert_review(&mut tx, &review).await?;
+                    changed.push(review.id);
+                    scheduled.push(review);
                 }
-                seen.insert(key.clone(), ());
-                let review = ReviewRecord {
-                    id: Uuid::now_v7(),
-                    case_id,
-                    kind: new.kind,
-                    due_date: new.due_date,
-                    status: ReviewStatus::Scheduled,
-                    note: new.note.clone(),
-                    computed_key: Some(key),
-                    outcome: None,
-                    decision_status: None,
-                    version: 1,
-                    created_at: audit.at,
-                    updated_at: audit.at,
-                };
-                Self::insert_review(&mut tx, &review).await?;
-                changed.push(review.id);
-                scheduled.push(review);
+                // Derived data: the stamp moves, the case's version does not.
+                let (version, policy, on) = stamp;
+                case.due_reviews_stamp = Some((version, policy, Some(on)));
+                Self::save_case(&mut tx, &case).await?;
+            } else {
+                scheduled = existing
+                    .into_iter()
+                    .filter(|r| r.status == ReviewStatus::Scheduled)
+                    .collect();
             }
-            // Derived data: the stamp moves, the case's version does not.
-            let (version, policy, on) = stamp;
-            case.due_reviews_stamp = Some((version, policy, Some(on)));
-            Self::save_case(&mut tx, &case).await?;
-        } else {
-            scheduled = existing
-                .into_iter()
-                .filter(|r| r.status == ReviewStatus::Scheduled)
-                .collect();
+            scheduled.sort_by_key(|r| (r.due_date, r.id));
+            let events = if changed.is_empty() {
+                Vec::new()
+            } else {
+                vec![reviews_changed(&changed)]
+            };
+            let change = CaseChange {
+                case,
+                events,
+                resources: changed,
+            };
+            out[index] = Some((applies, scheduled));
+            changes.push(change);
         }
-        scheduled.sort_by_key(|r| (r.due_date, r.id));
-        let events = if changed.is_empty() {
-            Vec::new()
-        } else {
-            vec![reviews_changed(&changed)]
-        };
-        audit.resource_ids = changed;
-        self.commit_change(tx, &case, &audit, events).await?;
-        Ok((applies, scheduled))
+        self.commit_cases(tx, &changes, &audit).await?;
+        Ok(out.into_iter().flatten().collect())
     }
 
     async fn sync_visit_facts(
         &self,
         agency: &AgencyId,
-        case_id: Uuid,
-        sequence: i64,
-        frame_complete: bool,
-        visits: Vec<VisitFact>,
-        mut audit: AuditEntry,
-    ) -> Result<bool, ApiError> {
-        audit.case_id = Some(case_id);
+        items: Vec<VisitFactsSync>,
+        audit: AuditEntry,
+    ) -> Result<Vec<bool>, ApiError> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-        let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
-        let newer = case
-            .visit_facts_sequence
-            .is_none_or(|known| sequence > known);
-        // Facts as of a later position that say what is already known move only the position:
-        // no new version (a caseworker's etag stays good), no event (nothing follows from them).
-        let same = newer && frame_complete == case.frame_complete && {
-            let mut known = Self::visit_facts(&mut tx, case_id).await?;
-            let mut given = visits.clone();
-            known.sort_by_key(|v| (v.start, v.visit_id));
-            given.sort_by_key(|v| (v.start, v.visit_id));
-            known == given
-        };
-        let applies = newer && !same;
-        let mut events = Vec::new();
-        if same {
-            case.visit_facts_sequence = Some(sequence);
-            Self::save_case(&mut tx, &case).await?;
-        }
-        if applies {
-            sqlx::query(DELETE_VISIT_FACTS)
-                .bind(case_id)
-                .execute(&mut *tx)
-                .await?;
-            for v in &visits {
-                sqlx::query(INSERT_VISIT_FACT)
+        let mut out = vec![false; items.len()];
+        let mut changes = Vec::with_capacity(items.len());
+        for (index, item) in in_case_order(items, |item| item.case_id) {
+            let VisitFactsSync {
+                case_id,
+                sequence,
+                frame_complete,
+                visits,
+            } = item;
+            let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
+            let newer = case
+                .visit_facts_sequence
+                .is_none_or(|known| sequence > known);
+            // Facts as of a later position that say what is already known move only the position:
+            // no new version (a caseworker's etag stays good), no event (nothing follows from them).
+            let same = newer && frame_complete == case.frame_complete && {
+                let mut known = Self::visit_facts(&mut tx, case_id).await?;
+                let mut given = visits.clone();
+                known.sort_by_key(|v| (v.start, v.visit_id));
+                given.sort_by_key(|v| (v.start, v.visit_id));
+                known == given
+            };
+            let applies = newer && !same;
+            let mut events = Vec::new();
+            if same {
+                case.visit_facts_sequence = Some(sequence);
+                Self::save_case(&mut tx, &case).await?;
+            }
+            if applies {
+                sqlx::query(DELETE_VISIT_FACTS)
                     .bind(case_id)
-                    .bind(v.visit_id)
-                    .bind(v.parent_id)
-                    .bind(v.start)
-                    .bind(v.outcome.as_str().to_owned())
-                    .bind(v.concern)
-                    .bind(v.foster_parents_involved)
                     .execute(&mut *tx)
                     .await?;
+                for v in &visits {
+                    sqlx::query(INSERT_VISIT_FACT)
+                        .bind(case_id)
+                        .bind(v.visit_id)
+                        .bind(v.parent_id)
+                        .bind(v.start)
+                        .bind(v.outcome.as_str().to_owned())
+                        .bind(v.concern)
+                        .bind(v.foster_parents_involved)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                case.visit_facts_sequence = Some(sequence);
+                case.frame_complete = frame_complete;
+                // Readiness and the due reviews (an early review after a concern) follow from the
+                // visit facts, so the case's version moves: a due-review stamp from before is older.
+                case.version += 1;
+                case.updated_at = audit.at;
+                Self::save_case(&mut tx, &case).await?;
+                events.push(EventChange::CaseUpdated(pb::CaseUpdated {
+                    paths: vec!["visit_facts".to_owned()],
+                }));
             }
-            case.visit_facts_sequence = Some(sequence);
-            case.frame_complete = frame_complete;
-            // Readiness and the due reviews (an early review after a concern) follow from the
-            // visit facts, so the case's version moves: a due-review stamp from before is older.
-            case.version += 1;
-            case.updated_at = audit.at;
-            Self::save_case(&mut tx, &case).await?;
-            events.push(EventChange::CaseUpdated(pb::CaseUpdated {
-                paths: vec!["visit_facts".to_owned()],
-            }));
+            let change = CaseChange {
+                case,
+                events,
+                resources: Vec::new(),
+            };
+            out[index] = applies;
+            changes.push(change);
         }
-        self.commit_change(tx, &case, &audit, events).await?;
-        Ok(applies)
+        self.commit_cases(tx, &changes, &audit).await?;
+        Ok(out)
     }
+}
+
+/// `items` with their places, in the order of their case ids.
+fn in_case_order<T>(items: Vec<T>, case_id: impl Fn(&T) -> Uuid) -> Vec<(usize, T)> {
+    let mut items: Vec<(usize, T)> = items.into_iter().enumerate().collect();
+    items.sort_by_key(|(_, item)| case_id(item));
+    items
 }

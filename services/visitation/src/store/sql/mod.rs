@@ -446,6 +446,6 @@ where
             .into_iter()
             .map(|change| Self::event(agency, case_id, audit, change))
             .collect();
-        outbox::commit::<DB>(tx, audit, events, &self.feed).await
+        outbox::commit::<DB>(tx, std::slice::from_ref(audit), events, &self.feed).await
     }
 }
