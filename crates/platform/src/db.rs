@@ -88,6 +88,11 @@ pub trait Dialect: sqlx::Database {
     /// and key (`$2`) bound to it; `None` where writers already take turns (SQLite has one writer
     /// at a time). See [`lock`].
     const XACT_LOCK: Option<&'static str>;
+    /// Sent with a transaction's BEGIN inside a request, followed by ` = <milliseconds>`: the
+    /// database cancels any statement of the transaction still running at the request's deadline.
+    /// `None` where statements cannot be cut short (SQLite's run to their end on their thread;
+    /// `database.sqlite_busy_timeout` bounds how long one waits for the write lock).
+    const STATEMENT_TIMEOUT: Option<&'static str>;
     /// A condition: the JSON array of ids `resource_ids` holds the id bound as text to `$10`.
     const JSON_ARRAY_HAS_10: &'static str;
 }
@@ -100,6 +105,7 @@ impl Dialect for sqlx::Postgres {
     // Two hashes make the lock's two 32-bit keys; a collision only makes two writers take turns.
     const XACT_LOCK: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))");
+    const STATEMENT_TIMEOUT: Option<&'static str> = Some("SET LOCAL statement_timeout");
     const JSON_ARRAY_HAS_10: &'static str = "resource_ids ? $10";
 }
 
@@ -110,6 +116,7 @@ impl Dialect for sqlx::Sqlite {
     const FOR_UPDATE: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
     const XACT_LOCK: Option<&'static str> = None;
+    const STATEMENT_TIMEOUT: Option<&'static str> = None;
     const JSON_ARRAY_HAS_10: &'static str =
         "EXISTS (SELECT 1 FROM json_each(resource_ids) WHERE value = $10)";
 }
@@ -332,6 +339,45 @@ fn verdict(origin: Origin, code: &str) -> Verdict {
             Ok(5 | 6 | 10 | 13 | 14) => Verdict::Transient,
             _ => Verdict::Fault,
         },
+    }
+}
+
+tokio::task_local! {
+    /// The deadline of the request being handled, set by the server's guard around its handler.
+    static REQUEST_DEADLINE: tokio::time::Instant;
+}
+
+/// Runs `work`, a request's handling, with `deadline` as the deadline of the transactions it opens
+/// with [`begin`].
+pub async fn within_deadline<F: std::future::Future>(
+    deadline: tokio::time::Instant,
+    work: F,
+) -> F::Output {
+    REQUEST_DEADLINE.scope(deadline, work).await
+}
+
+/// Opens a transaction on `pool` with `statement` (a [`Dialect`]'s `BEGIN_*`). Inside a request on
+/// PostgreSQL, the database cancels any statement of it still running when the request's deadline
+/// passes (DEADLINE_EXCEEDED, the transaction rolled back): the setting goes with the BEGIN, so it
+/// costs no round trip. A handler dropped at its deadline (a cancelled call too) stops waiting at
+/// once; this makes the database stop as well, rather than finish a statement nobody waits for.
+pub async fn begin<DB: Dialect>(
+    pool: &sqlx::Pool<DB>,
+    statement: &'static str,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    let left = REQUEST_DEADLINE
+        .try_with(|d| d.saturating_duration_since(tokio::time::Instant::now()))
+        .ok();
+    match (DB::STATEMENT_TIMEOUT, left) {
+        (Some(setting), Some(left)) => {
+            // At least a millisecond: zero would mean no limit at all.
+            let ms = left.as_millis().clamp(1, i32::MAX as u128);
+            pool.begin_with(sqlx::AssertSqlSafe(format!(
+                "{statement}; {setting} = {ms}"
+            )))
+            .await
+        }
+        _ => pool.begin_with(statement).await,
     }
 }
 

@@ -592,8 +592,8 @@ where
             let margin = (t / 10).clamp(Duration::from_millis(1), Duration::from_millis(20));
             t.saturating_sub(margin).min(self.guard.request_timeout)
         });
-        req.extensions_mut()
-            .insert(Deadline(tokio::time::Instant::now() + deadline));
+        let at = tokio::time::Instant::now() + deadline;
+        req.extensions_mut().insert(Deadline(at));
         let verifier = Arc::clone(&self.guard.verifier);
         let limits = Arc::clone(&self.guard.limits);
         Box::pin(async move {
@@ -610,6 +610,8 @@ where
                 req.extensions_mut().insert(caller);
                 inner.call(req).await
             };
+            // The handler's transactions get the deadline too (crate::db::begin).
+            let work = crate::db::within_deadline(at, work);
             match tokio::time::timeout(deadline, work).await {
                 Ok(result) => result,
                 Err(_) => Ok(Status::from(ApiError::DeadlineExceeded).into_http::<B>()),

@@ -567,7 +567,7 @@ where
         mut audit: AuditEntry,
     ) -> Result<NotificationRecord, ApiError> {
         audit.case_id = Some(n.case_id);
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         // The case's protection, locked for the rest of the transaction.
         sqlx::query(
             "INSERT INTO case_protections (agency, case_id, secret_address, protected_values, \
@@ -747,7 +747,7 @@ where
         ids: &[Uuid],
         mut audit: AuditEntry,
     ) -> Result<u64, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let sql = format!(
             "UPDATE inbox SET read_at = $1 WHERE agency = $2 AND recipient_id = $3 \
              AND read_at IS NULL AND notification_id IN ({}) RETURNING notification_id",
@@ -790,7 +790,7 @@ where
         expected_version: i64,
         audit: AuditEntry,
     ) -> Result<Preferences, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let channels: Vec<&str> = p.channels.iter().map(|c| c.as_str()).collect();
         let changed: Option<(i64,)> = if expected_version == 0 {
             sqlx::query_as(
@@ -842,7 +842,7 @@ where
         n: usize,
         max_attempts: u32,
     ) -> Result<Vec<Claimed>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let due = format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries \
              WHERE status IN ('pending', 'deferred', 'retrying') AND next_attempt_at <= $1 \
@@ -912,7 +912,7 @@ where
         outcome: Outcome,
         at: DateTime<Utc>,
     ) -> Result<(), ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         // The notification's row first: its deliveries finish one at a time, so each sees the
         // others' outcomes when it works out the notification's status.
         let lock = format!(
@@ -1033,7 +1033,7 @@ where
         limit: usize,
         audit: AuditEntry,
     ) -> Result<(u64, bool), ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         // One more than the limit tells whether more are due.
         let due: Vec<(Uuid,)> = sqlx::query_as(
             "SELECT id FROM notifications WHERE agency = $1 AND created_at < $2 \

@@ -75,6 +75,23 @@ impl Hold {
         }
     }
 
+    /// On PostgreSQL, the statements of other sessions of this database waiting for a lock (such
+    /// as one this hold keeps them from); SQLite has no such view: None.
+    async fn waiting(&mut self) -> Option<i64> {
+        match self {
+            Hold::Sqlite(_) => None,
+            Hold::Postgres(c) => Some(
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(c)
+                .await
+                .unwrap(),
+            ),
+        }
+    }
+
     async fn release(self) {
         match self {
             Hold::Sqlite(mut c) => drop(sqlx::query("ROLLBACK").execute(&mut c).await.unwrap()),
@@ -265,7 +282,7 @@ async fn a_caller_past_their_rate_is_told_to_wait_and_others_are_not(backend: Ba
 async fn a_client_deadline_stops_the_request_and_rolls_back_its_work(backend: Backend) {
     let server = server(backend).await;
     let mut cw = Client::caseworker(&server);
-    let hold = Hold::writes(&server.db).await;
+    let mut hold = Hold::writes(&server.db).await;
     let mut req = cw.req(pb::CreateCaseRequest {
         request_id: String::new(),
         case: Some(new_case()),
@@ -273,6 +290,19 @@ async fn a_client_deadline_stops_the_request_and_rolls_back_its_work(backend: Ba
     req.set_timeout(Duration::from_millis(300));
     let err = cw.inner.create_case(req).await.unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    // The deadline reached the database: PostgreSQL cancelled the statement that waited for the
+    // lock, rather than keep it waiting for an answer nobody reads (the hold is still there).
+    if hold.waiting().await.is_some() {
+        let mut waiting = -1;
+        for _ in 0..100 {
+            waiting = hold.waiting().await.unwrap_or(0);
+            if waiting == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(waiting, 0, "a statement of the timed-out call still waits");
+    }
     hold.release().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(

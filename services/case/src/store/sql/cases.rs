@@ -143,7 +143,7 @@ where
         idempotency: Option<Idempotency>,
         mut audit: AuditEntry,
     ) -> Result<CaseRecord, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let id = Uuid::now_v7();
         if let Some(idem) = &idempotency
             && let Claim::Replay(existing) =
@@ -253,7 +253,7 @@ where
         audit.case_id = Some(case_id);
         audit.resource_ids = vec![grant.id];
         audit.break_glass = true;
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         if !Self::case_exists(&mut tx, agency, case_id).await? {
             return Err(ApiError::NotFound { resource: "case" });
         }
@@ -274,7 +274,7 @@ where
 
     async fn snapshots(&self, agency: &AgencyId, ids: &[Uuid]) -> Result<Vec<Snapshot>, ApiError> {
         // One transaction: every table as of the same moment.
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         let cases: Vec<CaseRow> = Self::rows_of_cases(&mut tx, SNAPSHOT_CASES, ids, ")").await?;
         // The ids are bound as given; a case of another agency is not here.
         let cases: Vec<CaseRow> = cases
@@ -353,7 +353,7 @@ where
         after: Option<Uuid>,
         n: usize,
     ) -> Result<Vec<CaseRecord>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         // Need to know: the caseworker's own cases and the teams' cases, as conditions on bound
         // values ($8 the caseworker, then one placeholder per team).
         let mut sql = LIST_CASES.to_owned();
@@ -414,7 +414,7 @@ where
         event: EventChange,
         mut audit: AuditEntry,
     ) -> Result<CaseRecord, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::open_case_for_change(&mut tx, agency, id).await?;
         if case.version != expected_version {
             return Err(ApiError::StaleEtag { resource: "case" });
@@ -437,7 +437,7 @@ where
         mut audit: AuditEntry,
     ) -> Result<VillageMemberRecord, ApiError> {
         audit.case_id = Some(case_id);
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
         let id = Uuid::now_v7();
         // A retry gets the first answer, even if the case has closed or the member left since.
@@ -481,7 +481,7 @@ where
         change: MemberChange,
         mut audit: AuditEntry,
     ) -> Result<VillageMemberRecord, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::open_case_for_change(&mut tx, agency, case_id).await?;
         let mut member = Self::load_member(&mut tx, case_id, member_id, true, false)
             .await?
@@ -518,7 +518,7 @@ where
         expected_version: i64,
         mut audit: AuditEntry,
     ) -> Result<(), ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::open_case_for_change(&mut tx, agency, case_id).await?;
         let member = Self::load_member(&mut tx, case_id, member_id, true, false)
             .await?
@@ -549,7 +549,7 @@ where
         after: Option<Uuid>,
         n: usize,
     ) -> Result<Option<Vec<VillageMemberRecord>>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         if !Self::case_exists(&mut tx, agency, case_id).await? {
             return Ok(None);
         }
@@ -575,7 +575,7 @@ where
         mut audit: AuditEntry,
     ) -> Result<BoardDecisionRecord, ApiError> {
         audit.case_id = Some(case_id);
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
         let id = Uuid::now_v7();
         // A retry gets the first answer, even if the case has closed since.
@@ -641,7 +641,7 @@ where
         after: Option<DecisionCursor>,
         n: usize,
     ) -> Result<Option<Vec<BoardDecisionRecord>>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         if !Self::case_exists(&mut tx, agency, case_id).await? {
             return Ok(None);
         }

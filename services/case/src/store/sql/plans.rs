@@ -109,7 +109,7 @@ where
         mut audit: AuditEntry,
     ) -> Result<GoalRecord, ApiError> {
         audit.case_id = Some(case_id);
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
         let id = Uuid::now_v7();
         if let Some(idem) = &idempotency
@@ -167,7 +167,7 @@ where
     ) -> Result<GoalRecord, ApiError> {
         audit.case_id = Some(case_id);
         audit.resource_ids = vec![goal_id];
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::open_case_for_change(&mut tx, agency, case_id).await?;
         let sql = sqlx::AssertSqlSafe(format!("{SELECT_GOAL}{}", DB::FOR_UPDATE));
         let row: Option<GoalRow> = sqlx::query_as(sql)
@@ -207,7 +207,7 @@ where
         after: Option<Uuid>,
         n: usize,
     ) -> Result<Option<Vec<GoalRecord>>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         if !Self::case_exists(&mut tx, agency, case_id).await? {
             return Ok(None);
         }
@@ -234,7 +234,7 @@ where
         mut audit: AuditEntry,
     ) -> Result<CareTaskRecord, ApiError> {
         audit.case_id = Some(case_id);
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
         let id = Uuid::now_v7();
         if let Some(idem) = &idempotency
@@ -296,7 +296,7 @@ where
     ) -> Result<CareTaskRecord, ApiError> {
         audit.case_id = Some(case_id);
         audit.resource_ids = vec![task_id];
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::open_case_for_change(&mut tx, agency, case_id).await?;
         let sql = sqlx::AssertSqlSafe(format!("{SELECT_TASK}{}", DB::FOR_UPDATE));
         let row: Option<CareTaskRow> = sqlx::query_as(sql)
@@ -338,7 +338,7 @@ where
         agency: &AgencyId,
         case_id: Uuid,
     ) -> Result<Option<Vec<CareTaskRecord>>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         if !Self::case_exists(&mut tx, agency, case_id).await? {
             return Ok(None);
         }
@@ -362,7 +362,7 @@ where
         mut audit: AuditEntry,
     ) -> Result<ConferenceRecord, ApiError> {
         audit.case_id = Some(case_id);
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
         let id = Uuid::now_v7();
         if let Some(idem) = &idempotency
@@ -438,7 +438,7 @@ where
     ) -> Result<ConferenceRecord, ApiError> {
         audit.case_id = Some(case_id);
         audit.resource_ids = vec![conference_id];
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::open_case_for_change(&mut tx, agency, case_id).await?;
         let sql = sqlx::AssertSqlSafe(format!("{}{}", select_conference(), DB::FOR_UPDATE));
         let row: Option<ConferenceRow> = sqlx::query_as(sql)
@@ -476,7 +476,7 @@ where
         agency: &AgencyId,
         case_id: Uuid,
     ) -> Result<Option<Vec<ConferenceRecord>>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         if !Self::case_exists(&mut tx, agency, case_id).await? {
             return Ok(None);
         }

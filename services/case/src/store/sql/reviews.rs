@@ -100,7 +100,7 @@ where
         mut audit: AuditEntry,
     ) -> Result<ReviewRecord, ApiError> {
         audit.case_id = Some(case_id);
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
         let id = Uuid::now_v7();
         if let Some(idem) = &idempotency
@@ -146,7 +146,7 @@ where
         after: Option<ReviewCursor>,
         n: usize,
     ) -> Result<Option<Vec<ReviewRecord>>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         if !Self::case_exists(&mut tx, agency, case_id).await? {
             return Ok(None);
         }
@@ -177,7 +177,7 @@ where
     ) -> Result<(ReviewRecord, crate::model::CaseRecord), ApiError> {
         audit.case_id = Some(case_id);
         audit.resource_ids = vec![review_id];
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut case = Self::open_case_for_change(&mut tx, agency, case_id).await?;
         let mut review = Self::load_review(&mut tx, case_id, review_id, true)
             .await?
@@ -262,7 +262,7 @@ where
         agency: &AgencyId,
         case_id: Uuid,
     ) -> Result<Option<(crate::model::CaseRecord, Facts)>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         let Some(case) = Self::load_case(&mut tx, agency, case_id, false).await? else {
             return Ok(None);
         };
@@ -277,7 +277,7 @@ where
         items: Vec<DueReviewsSync>,
         audit: AuditEntry,
     ) -> Result<Vec<(bool, Vec<ReviewRecord>)>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut out = vec![None; items.len()];
         let mut changes = Vec::with_capacity(items.len());
         // Cases locked in id order, so two batches never wait on each other in a circle.
@@ -411,7 +411,7 @@ where
         items: Vec<VisitFactsSync>,
         audit: AuditEntry,
     ) -> Result<Vec<bool>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut out = vec![false; items.len()];
         let mut changes = Vec::with_capacity(items.len());
         for (index, item) in in_case_order(items, |item| item.case_id) {

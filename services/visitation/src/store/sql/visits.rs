@@ -81,7 +81,7 @@ where
         mut audit: AuditEntry,
     ) -> Result<VisitRecord, ApiError> {
         audit.case_id = Some(new.case_id);
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         if let Some(idem) = &idempotency
             && let Claim::Replay(existing) =
                 idempotency::claim::<DB>(&mut tx, agency.as_str(), idem, new.id, audit.at).await?
@@ -127,7 +127,7 @@ where
             return Ok(None);
         };
         drop(conn);
-        let tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         Self::replayed(tx, agency, existing, audit).await.map(Some)
     }
 
@@ -173,7 +173,7 @@ where
         mut audit: AuditEntry,
     ) -> Result<VisitRecord, ApiError> {
         audit.resource_ids = vec![id];
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         // The child's turn before any row lock, as every booking takes them; supervisors after.
         let seen = Self::load_visit(&mut tx, agency, id, false)
             .await?
