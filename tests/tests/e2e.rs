@@ -256,27 +256,31 @@ async fn the_visitation_service_checks_an_adjustment_against_the_case_service_in
     let mut visitation = VisitationServiceClient::new(serving(visitation_addr).await);
     let worker = keys().token("landsby-worker", landsby_testkit::AGENCY, &[Role::Service]);
     let plan = visitation
-        .apply_computed_scope(landsby_testkit::authed(
+        .batch_apply_computed_scopes(landsby_testkit::authed(
             &worker,
-            vpb::ApplyComputedScopeRequest {
-                case_id: case.id.clone(),
-                parent_id: mum.id.clone(),
-                computed_from: Some(vpb::ComputedFrom {
-                    case_version: case.version,
-                    policy_version: "2026.1".into(),
-                    step: pb::Step::Safety.into(),
-                    goal: pb::Goal::Reunification.into(),
-                    computed_on: Some(landsby_platform::validate::date_to_proto(
-                        landsby_domain::time::oslo_date(chrono::Utc::now()),
-                    )),
-                }),
-                scope: Some(landsby_visitation::api::convert::scope_to(&scope)),
+            vpb::BatchApplyComputedScopesRequest {
+                items: vec![vpb::ComputedScopeItem {
+                    case_id: case.id.clone(),
+                    parent_id: mum.id.clone(),
+                    computed_from: Some(vpb::ComputedFrom {
+                        case_version: case.version,
+                        policy_version: "2026.1".into(),
+                        step: pb::Step::Safety.into(),
+                        goal: pb::Goal::Reunification.into(),
+                        computed_on: Some(landsby_platform::validate::date_to_proto(
+                            landsby_domain::time::oslo_date(chrono::Utc::now()),
+                        )),
+                    }),
+                    scope: Some(landsby_visitation::api::convert::scope_to(&scope)),
+                }],
             },
         ))
         .await
         .unwrap()
         .into_inner()
-        .plan
+        .results
+        .pop()
+        .and_then(|r| r.plan)
         .unwrap();
 
     // Shorter visits than the board gives are refused, naming the rule.

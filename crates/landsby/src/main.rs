@@ -429,6 +429,8 @@ mod tests {
         let mut calls = Process::Worker.calls().to_vec();
         calls.extend(Process::Visitation.calls());
         calls.sort_unstable();
+        // The visitation service reads snapshots on the worker's behalf, as the worker does.
+        calls.dedup();
         assert_eq!(granted, calls);
     }
 }

@@ -66,17 +66,19 @@ impl Process {
                 "landsby.case.v1.CaseService/BatchSyncVisitFacts",
                 "landsby.case.v1.CaseService/WatchEvents",
                 "landsby.visitation.v1.VisitationService/BatchGetCaseVisitation",
-                "landsby.visitation.v1.VisitationService/ApplyComputedScope",
+                "landsby.visitation.v1.VisitationService/BatchApplyComputedScopes",
                 "landsby.visitation.v1.VisitationService/ListScopeVersions",
                 "landsby.visitation.v1.VisitationService/GetVisit",
                 "landsby.visitation.v1.VisitationService/WatchEvents",
                 "landsby.notification.v1.NotificationService/SendNotification",
                 "landsby.notification.v1.NotificationService/PurgeNotifications",
             ],
-            // On behalf of its caller: need to know, and what its rules read of the case.
+            // On behalf of its caller: need to know, and what its rules read of the case (of many
+            // cases at once for the worker's computed scopes).
             Process::Visitation => &[
                 "landsby.case.v1.CaseService/GetCase",
                 "landsby.case.v1.CaseService/ListVillageMembers",
+                "landsby.case.v1.CaseService/BatchGetCaseSnapshots",
             ],
             // Need to know of a case, on its caller's behalf.
             Process::Notification => &["landsby.case.v1.CaseService/GetCase"],

@@ -50,6 +50,15 @@ impl Violations {
         }
     }
 
+    /// As [`finish`](Self::finish), between the steps of a validation that goes on when this passes.
+    pub fn check(&mut self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidArgument(std::mem::take(&mut self.0)))
+        }
+    }
+
     /// `value` when nothing was recorded; for building a validated value in one expression.
     pub fn into_result<T>(self, value: Option<T>) -> Result<T, ApiError> {
         match (self.0.is_empty(), value) {

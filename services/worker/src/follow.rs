@@ -162,7 +162,7 @@ pub fn visitation_jobs(agency: &str, event: &vpb::VisitationEvent) -> Vec<(Job, 
         Some(Change::VisitUpdated(_) | Change::VisitConfirmed(_) | Change::VisitNoShow(_)) => {
             vec![facts]
         }
-        // The worker's own ApplyComputedScope, or a caseworker's adjustment: nothing to recompute.
+        // The worker's own BatchApplyComputedScopes, or a caseworker's adjustment: nothing to recompute.
         Some(Change::PlanChanged(_)) | None => Vec::new(),
     }
 }

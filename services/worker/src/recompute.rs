@@ -3,7 +3,7 @@
 //! 1. Read the case, its village and its visits of the last year; tell the case service what it
 //!    needs to know of the visits (BatchSyncVisitFacts, as of the visitation feed's cursor).
 //! 2. For each parent with visitation rights, compute the scope with the policy in
-//!    `crates/domain` and put it in force (ApplyComputedScope), stamped with the case version, the
+//!    `crates/domain` and put it in force (BatchApplyComputedScopes), stamped with the case version, the
 //!    policy version and the day (Europe/Oslo) it was computed from: a stale or repeated stamp
 //!    changes nothing, while the same case and policy on a later day (an older child, a new year, a
 //!    reduction run out) replaces.
@@ -503,12 +503,61 @@ pub async fn recompute_all(
         }
     }
 
-    // 2. Each case's scopes.
-    for w in work.values_mut().filter(|w| w.outcome.is_none()) {
-        match scopes(ctx, agency, w, retry).await {
-            Ok(computed) => w.computed = Some(computed),
-            Err(e) if of_one_case(&e) => w.outcome = Some(Err(e)),
+    // 2. Each case's scopes computed; those not in force from this very stamp put in force, all
+    // cases' in a few calls.
+    let mut pending = Vec::new();
+    for (case_id, w) in work.iter_mut().filter(|(_, w)| w.outcome.is_none()) {
+        match scopes(ctx, w, retry) {
+            Ok((computed, asks)) => {
+                w.computed = Some(computed);
+                pending.extend(asks.into_iter().map(|a| (*case_id, a)));
+            }
+            Err(e) => w.outcome = Some(Err(e)),
+        }
+    }
+    // A chunk refused for good is tried again item by item, so that one case's refusal (a parent
+    // whose rights were taken away meanwhile) fails that case only.
+    let mut chunks: Vec<&[(Uuid, Ask)]> = pending.chunks(SCOPES_CHUNK).rev().collect();
+    while let Some(chunk) = chunks.pop() {
+        let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+        let applied = call!(
+            ctx,
+            agency,
+            visitation.batch_apply_computed_scopes(vpb::BatchApplyComputedScopesRequest {
+                items: chunk.iter().map(|(_, a)| a.item.clone()).collect(),
+            })
+        );
+        let results = match applied {
+            Ok(applied) => applied.results,
+            Err(e) if of_one_case(&e) && chunk.len() > 1 => {
+                chunks.extend(chunk.chunks(1).rev());
+                continue;
+            }
+            Err(e) if of_one_case(&e) => {
+                fail_all(&mut work, &ids, &e);
+                continue;
+            }
             Err(e) => return Err(e),
+        };
+        for ((case_id, ask), result) in chunk.iter().zip(results) {
+            let Some(w) = work.get_mut(case_id) else {
+                continue;
+            };
+            let version = w.case.version;
+            let Some(c) = w.computed.as_mut() else {
+                continue;
+            };
+            if result.applied {
+                c.out.scopes_applied += 1;
+            }
+            let Some(after) = result.plan else { continue };
+            let ours = in_force_from(&after, version, &ctx.policy.version, c.today);
+            // A new scope version is news; a stamp moved on the version in force is not. A retry
+            // tells again what an earlier attempt may have put in force (the keys keep one).
+            let new_version = ask.had != Some(after.scope_version);
+            if (result.applied && new_version) || (retry && ours) {
+                c.changed_plans.push((ask.parent.clone(), after));
+            }
         }
     }
 
@@ -619,9 +668,20 @@ async fn snapshots(
     Ok(out)
 }
 
-/// Step 2 of [`recompute_all`] for one case: each parent's scope computed and put in force where it
-/// changed; the due reviews computed.
-async fn scopes(ctx: &Ctx, agency: &str, w: &Working, retry: bool) -> Result<Computed, JobError> {
+/// A computed scope to put in force, and what the worker read of its plan.
+struct Ask {
+    parent: cpb::VillageMember,
+    /// The scope version of the parent's plan as read; None for a parent without a plan yet.
+    had: Option<i64>,
+    item: vpb::ComputedScopeItem,
+}
+
+/// Items of BatchApplyComputedScopes per call (a case has one or two parents with rights).
+const SCOPES_CHUNK: usize = 50;
+
+/// Step 2 of [`recompute_all`] for one case: each parent's scope computed, and those not in force
+/// from this very stamp to be put in force; the due reviews computed.
+fn scopes(ctx: &Ctx, w: &Working, retry: bool) -> Result<(Computed, Vec<Ask>), JobError> {
     let case = &w.case;
     let CaseRead {
         snapshot,
@@ -676,7 +736,7 @@ async fn scopes(ctx: &Ctx, agency: &str, w: &Working, retry: bool) -> Result<Com
         goal: goal_to(goal) as i32,
         computed_on: Some(date_to_proto(today)),
     };
-    let mut changed_plans = Vec::new();
+    let mut asks = Vec::new();
     for parent in members.iter().filter(|m| {
         m.has_visitation_rights
             && notify::role(m).is_some_and(landsby_domain::VillageRole::is_parent)
@@ -724,27 +784,16 @@ async fn scopes(ctx: &Ctx, agency: &str, w: &Working, retry: bool) -> Result<Com
         if unchanged && !retry {
             continue;
         }
-        let applied = call!(
-            ctx,
-            agency,
-            visitation.apply_computed_scope(vpb::ApplyComputedScopeRequest {
+        asks.push(Ask {
+            parent: parent.clone(),
+            had: plan.map(|p| p.scope_version),
+            item: vpb::ComputedScopeItem {
                 case_id: case_id.to_string(),
                 parent_id: parent.id.clone(),
                 computed_from: Some(computed_from(step, goal)),
                 scope: Some(scope_to(&computed)),
-            })
-        )?;
-        if applied.applied {
-            out.scopes_applied += 1;
-        }
-        let Some(after) = applied.plan else { continue };
-        let ours = in_force_from(&after, case.version, &ctx.policy.version, today);
-        // A new scope version is news; a stamp moved on the version in force is not. A retry
-        // tells again what an earlier attempt may have put in force (the keys keep one).
-        let new_version = plan.is_none_or(|p| p.scope_version != after.scope_version);
-        if (applied.applied && new_version) || (retry && ours) {
-            changed_plans.push((parent.clone(), after));
-        }
+            },
+        });
     }
     let due = due_reviews(
         ctx,
@@ -758,12 +807,13 @@ async fn scopes(ctx: &Ctx, agency: &str, w: &Working, retry: bool) -> Result<Com
         visits,
     );
     out.protection = protection;
-    Ok(Computed {
+    let computed = Computed {
         out,
-        changed_plans,
+        changed_plans: Vec::new(),
         due,
         today,
-    })
+    };
+    Ok((computed, asks))
 }
 
 /// Step 4 of [`recompute_all`] for one case: a step change to the family and the caseworker, a
@@ -867,7 +917,7 @@ fn in_force_from(
     })
 }
 
-/// Whether ApplyComputedScope would change nothing for the plan: it is in force from this very
+/// Whether BatchApplyComputedScopes would change nothing for the plan: it is in force from this very
 /// `stamp` (see [`in_force_from`]) and was checked against the same floor and secret address. A
 /// replay on the same day is skipped; the nightly sweep on a later day is not.
 fn nothing_to_apply(

@@ -15,7 +15,7 @@ landsby_platform::rpc_table! {
     GetVisitationPlan => STAFF,
     ListVisitationPlans => STAFF,
     ListScopeVersions => STAFF_AND_WORKER,
-    ApplyComputedScope => WORKER,
+    BatchApplyComputedScopes => WORKER,
     AdjustVisitationPlan => STAFF,
     ProposeSchedule => STAFF,
     ScheduleVisit => STAFF,

@@ -136,11 +136,11 @@ impl VisitationService for VisitationApi {
         self.handle_list_scope_versions(request).await
     }
 
-    async fn apply_computed_scope(
+    async fn batch_apply_computed_scopes(
         &self,
-        request: Request<pb::ApplyComputedScopeRequest>,
-    ) -> Result<Response<pb::ApplyComputedScopeResponse>, Status> {
-        self.handle_apply_computed_scope(request).await
+        request: Request<pb::BatchApplyComputedScopesRequest>,
+    ) -> Result<Response<pb::BatchApplyComputedScopesResponse>, Status> {
+        self.handle_batch_apply_computed_scopes(request).await
     }
 
     async fn adjust_visitation_plan(

@@ -18,9 +18,11 @@ use landsby_proto::visitation as pb;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-/// The values an adjustment may change.
 /// The most cases one BatchGetCaseVisitation reads.
 const MAX_BATCH_CASES: usize = 200;
+/// The most items one BatchApplyComputedScopes puts in force.
+const MAX_BATCH_SCOPES: usize = 200;
+/// The values an adjustment may change.
 const ADJUSTABLE: &[&str] = &[
     "frequency",
     "duration_minutes",
@@ -198,74 +200,94 @@ impl VisitationApi {
         }))
     }
 
-    pub(super) async fn handle_apply_computed_scope(
+    pub(super) async fn handle_batch_apply_computed_scopes(
         &self,
-        request: Request<pb::ApplyComputedScopeRequest>,
-    ) -> Result<Response<pb::ApplyComputedScopeResponse>, Status> {
-        let (caller, mut call) = self.begin(&request, Rpc::ApplyComputedScope).await?;
+        request: Request<pb::BatchApplyComputedScopesRequest>,
+    ) -> Result<Response<pb::BatchApplyComputedScopesResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::BatchApplyComputedScopes).await?;
         let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
-            let case_id = v.uuid("case_id", &req.case_id);
-            call.audit.case_id = case_id;
-            let parent_id = v.uuid("parent_id", &req.parent_id);
-            let computed_from =
-                convert::computed_from(&mut v, "computed_from", req.computed_from.as_ref());
-            let scope = convert::scope_from(&mut v, "scope", req.scope.as_ref());
+            if req.items.is_empty() {
+                v.add("items", "is required: at least one");
+            } else if req.items.len() > MAX_BATCH_SCOPES {
+                v.add("items", format!("at most {MAX_BATCH_SCOPES}"));
+            }
+            v.check()?;
+            let mut seen = std::collections::HashSet::new();
+            let mut items = Vec::with_capacity(req.items.len());
+            for (i, item) in req.items.iter().enumerate() {
+                let prefix = format!("items[{i}].");
+                if let Some(item) = computed_item(&mut v, &prefix, item, call.audit.at) {
+                    if !seen.insert((item.0, item.1)) {
+                        v.add(format!("{prefix}parent_id"), "appears twice for the case");
+                    }
+                    items.push(item);
+                }
+            }
+            v.check()?;
+            // The cases as the case service has them now, all in one call.
+            let mut cases: Vec<Uuid> = items.iter().map(|i| i.0).collect();
+            cases.sort_unstable();
+            cases.dedup();
+            let facts = self.case.facts_of_cases(&on_behalf, &cases).await?;
+            let mut news = Vec::with_capacity(items.len());
+            for (i, (case_id, parent_id, computed_from, scope)) in items.into_iter().enumerate() {
+                let facts = facts
+                    .get(&case_id)
+                    .ok_or(ApiError::NotFound { resource: "case" })?;
+                if !facts.open {
+                    return Err(ApiError::precondition(
+                        "CASE_CLOSED",
+                        format!("cases/{case_id}"),
+                        "the case is closed: its visitation does not change",
+                    ));
+                }
+                if computed_from.case_version > facts.version {
+                    v.add(
+                        format!("items[{i}].computed_from.case_version"),
+                        "is newer than the case itself",
+                    );
+                }
+                if !facts
+                    .members
+                    .get(&parent_id)
+                    .is_some_and(|m| m.parent_with_rights)
+                {
+                    v.add(
+                        format!("items[{i}].parent_id"),
+                        "is not a parent with visitation rights in the case",
+                    );
+                }
+                news.push(NewComputed {
+                    case_id,
+                    parent_id,
+                    computed_from,
+                    scope,
+                    floor: facts.floor_for(parent_id).cloned(),
+                    secret_address: facts.secret_address,
+                });
+            }
             v.finish()?;
-            let (Some(case_id), Some(parent_id), Some(computed_from), Some(scope)) =
-                (case_id, parent_id, computed_from, scope)
-            else {
-                return Err(ApiError::internal("validated scope without its parts"));
-            };
-            if computed_from
-                .computed_on
-                .is_some_and(|on| stamp_day_to_come(on, call.audit.at))
-            {
-                return Err(ApiError::invalid(
-                    "computed_from.computed_on",
-                    "is a day still to come in Europe/Oslo",
-                ));
-            }
-            let facts = self.open_case(&on_behalf, case_id, "case").await?;
-            if computed_from.case_version > facts.version {
-                return Err(ApiError::invalid(
-                    "computed_from.case_version",
-                    "is newer than the case itself",
-                ));
-            }
-            if !facts
-                .members
-                .get(&parent_id)
-                .is_some_and(|m| m.parent_with_rights)
-            {
-                return Err(ApiError::invalid(
-                    "parent_id",
-                    "is not a parent with visitation rights in the case",
-                ));
-            }
-            let new = NewComputed {
-                case_id,
-                parent_id,
-                computed_from,
-                scope,
-                floor: facts.floor_for(parent_id).cloned(),
-                secret_address: facts.secret_address,
-            };
             self.store
-                .apply_computed(&caller.agency, new, call.audit.clone())
+                .apply_computed(&caller.agency, news, call.audit.clone())
                 .await
         }
         .await;
         let applied = self.auditor.write(call, result).await?;
-        Ok(Response::new(pb::ApplyComputedScopeResponse {
-            applied: applied.applied,
-            plan: Some(convert::plan_to(&applied.plan)),
-            dropped_adjustments: applied
-                .dropped
+        Ok(Response::new(pb::BatchApplyComputedScopesResponse {
+            results: applied
                 .iter()
-                .map(|a| a.manual.field().to_owned())
+                .map(|a| pb::ComputedScopeResult {
+                    applied: a.applied,
+                    plan: Some(convert::plan_to(&a.plan)),
+                    dropped_adjustments: a
+                        .dropped
+                        .iter()
+                        .map(|d| d.manual.field().to_owned())
+                        .collect(),
+                })
                 .collect(),
         }))
     }
@@ -530,4 +552,35 @@ fn commitments(v: &mut Violations, raw: &[pb::Commitment]) -> Option<Vec<Commitm
         })
         .collect();
     out.into_iter().collect()
+}
+
+/// One item of BatchApplyComputedScopes validated, its fields named after `prefix` ("items[i].");
+/// `now` is the call's time (a stamp's day must not be still to come).
+fn computed_item(
+    v: &mut Violations,
+    prefix: &str,
+    item: &pb::ComputedScopeItem,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<(
+    Uuid,
+    Uuid,
+    plans::ComputedFrom,
+    landsby_domain::scope::Scope,
+)> {
+    let case_id = v.uuid(&format!("{prefix}case_id"), &item.case_id);
+    let parent_id = v.uuid(&format!("{prefix}parent_id"), &item.parent_id);
+    let field = format!("{prefix}computed_from");
+    let computed_from = convert::computed_from(v, &field, item.computed_from.as_ref());
+    let scope = convert::scope_from(v, &format!("{prefix}scope"), item.scope.as_ref());
+    let computed_from = computed_from.filter(|c| {
+        let to_come = c.computed_on.is_some_and(|on| stamp_day_to_come(on, now));
+        if to_come {
+            v.add(
+                format!("{field}.computed_on"),
+                "is a day still to come in Europe/Oslo",
+            );
+        }
+        !to_come
+    })?;
+    Some((case_id?, parent_id?, computed_from, scope?))
 }

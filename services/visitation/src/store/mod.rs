@@ -48,13 +48,15 @@ pub struct VisitFilter {
 /// Visitation plans.
 #[async_trait::async_trait]
 pub trait PlanStore: Send + Sync + 'static {
-    /// Puts a computed scope in force for one parent (creating the plan), if its stamp is newer.
+    /// For each item, in one transaction: puts a computed scope in force for one parent (creating
+    /// the plan), if its stamp is newer. Returns what each did, in order. One audit row per item
+    /// (`audit` with its case and plan); an item that fails fails them all.
     async fn apply_computed(
         &self,
         agency: &AgencyId,
-        new: NewComputed,
+        news: Vec<NewComputed>,
         audit: AuditEntry,
-    ) -> Result<Applied, ApiError>;
+    ) -> Result<Vec<Applied>, ApiError>;
 
     /// One plan.
     async fn get_plan(&self, agency: &AgencyId, id: Uuid) -> Result<Option<PlanRecord>, ApiError>;

@@ -60,9 +60,11 @@ async fn call(rpc: Rpc, env: &Env, token: &str, t: &Target) -> Result<(), Status
                 ..Default::default()
             }
         ),
-        Rpc::ApplyComputedScope => go!(
-            apply_computed_scope,
-            pb::ApplyComputedScopeRequest::default()
+        Rpc::BatchApplyComputedScopes => go!(
+            batch_apply_computed_scopes,
+            pb::BatchApplyComputedScopesRequest {
+                items: vec![pb::ComputedScopeItem::default()],
+            }
         ),
         Rpc::AdjustVisitationPlan => {
             let mut scope = t.plan.scope.clone().unwrap_or_default();

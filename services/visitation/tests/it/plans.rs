@@ -26,6 +26,7 @@ landsby_testkit::on_both_backends!(
     agency_supervised_overnight_stays_are_refused_without_a_board_condition,
     every_rpc_that_needs_the_case_service_is_unavailable_while_it_is_down,
     the_worker_reads_the_plans_and_visits_of_many_cases_in_one_call,
+    the_worker_puts_many_parents_scopes_in_force_in_one_call_or_none,
 );
 
 fn with_duration(mut s: pb::Scope, minutes: i32) -> pb::Scope {
@@ -234,7 +235,7 @@ async fn a_computed_scope_without_its_day_is_refused_and_changes_nothing(backend
         assert_eq!(err.code(), Code::InvalidArgument, "{on:?}");
         assert_eq!(
             violated_fields(&err),
-            ["computed_from.computed_on"],
+            ["items[0].computed_from.computed_on"],
             "{on:?}"
         );
     }
@@ -249,7 +250,10 @@ async fn a_computed_scope_without_its_day_is_refused_and_changes_nothing(backend
         .apply_on(&family, &father, (version, None), cpb::Step::Safety, scope)
         .await
         .unwrap_err();
-    assert_eq!(violated_fields(&err), ["computed_from.computed_on"]);
+    assert_eq!(
+        violated_fields(&err),
+        ["items[0].computed_from.computed_on"]
+    );
     let list = Client::caseworker(&env)
         .inner
         .list_visitation_plans(
@@ -272,30 +276,36 @@ async fn a_computed_scope_is_refused_with_field_details_and_changes_nothing(back
     bad.explanations.retain(|e| e.field != "places");
     bad.duration_minutes = 5;
     bad.places.push(pb::Place::AgencyPremises.into());
-    let req = worker.req(pb::ApplyComputedScopeRequest {
-        case_id: family.case_id.clone(),
-        parent_id: "not-a-uuid".into(),
-        computed_from: Some(pb::ComputedFrom {
-            case_version: 0,
-            policy_version: String::new(),
-            step: cpb::Step::Responsibility.into(),
-            goal: cpb::Goal::LongTermPlacement.into(),
-            computed_on: Some(date(2026, 2, 30)),
-        }),
-        scope: Some(bad),
+    let req = worker.req(pb::BatchApplyComputedScopesRequest {
+        items: vec![pb::ComputedScopeItem {
+            case_id: family.case_id.clone(),
+            parent_id: "not-a-uuid".into(),
+            computed_from: Some(pb::ComputedFrom {
+                case_version: 0,
+                policy_version: String::new(),
+                step: cpb::Step::Responsibility.into(),
+                goal: cpb::Goal::LongTermPlacement.into(),
+                computed_on: Some(date(2026, 2, 30)),
+            }),
+            scope: Some(bad),
+        }],
     });
-    let err = worker.inner.apply_computed_scope(req).await.unwrap_err();
+    let err = worker
+        .inner
+        .batch_apply_computed_scopes(req)
+        .await
+        .unwrap_err();
     assert_eq!(
         violated_fields(&err),
         [
-            "parent_id",
-            "computed_from.case_version",
-            "computed_from.policy_version",
-            "computed_from.step",
-            "computed_from.computed_on",
-            "scope.duration_minutes",
-            "scope.places[2]",
-            "scope.explanations"
+            "items[0].parent_id",
+            "items[0].computed_from.case_version",
+            "items[0].computed_from.policy_version",
+            "items[0].computed_from.step",
+            "items[0].computed_from.computed_on",
+            "items[0].scope.duration_minutes",
+            "items[0].scope.places[2]",
+            "items[0].scope.explanations"
         ]
     );
     // Not a parent with visitation rights: the foster parent, and the case's agency is not ours.
@@ -310,7 +320,7 @@ async fn a_computed_scope_is_refused_with_field_details_and_changes_nothing(back
         )
         .await
         .unwrap_err();
-    assert_eq!(violated_fields(&err), ["parent_id"]);
+    assert_eq!(violated_fields(&err), ["items[0].parent_id"]);
     let mut bergen = Client::as_role(&env, "landsby-worker", OTHER_AGENCY, &[Role::Service]);
     let err = bergen
         .apply(&family, &family.mother_id, 1, cpb::Step::Safety, scope)
@@ -645,7 +655,10 @@ async fn a_decision_after_the_plan_applies_under_the_same_stamp_and_a_closed_cas
         .apply(&family, &mother, 10_000, cpb::Step::Safety, step1.clone())
         .await
         .unwrap_err();
-    assert_eq!(violated_fields(&err), ["computed_from.case_version"]);
+    assert_eq!(
+        violated_fields(&err),
+        ["items[0].computed_from.case_version"]
+    );
     // The board decides two visits a month of two days each (2880 minutes) after the plan was
     // computed. The same stamp again with the old scope would breach it: refused, not ignored.
     let mut d = decision(&mother, false);
@@ -1142,4 +1155,106 @@ async fn the_worker_reads_the_plans_and_visits_of_many_cases_in_one_call(backend
     });
     let err = cw.inner.batch_get_case_visitation(req).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+async fn the_worker_puts_many_parents_scopes_in_force_in_one_call_or_none(backend: Backend) {
+    let env = env(backend).await;
+    let one = family(&env, None, false).await;
+    let two = family(&env, None, false).await;
+    let mut worker = Client::worker(&env);
+    let on = Some(date(COMPUTED_ON.0, COMPUTED_ON.1, COMPUTED_ON.2));
+    let scope = |f: &Family| computed(f, landsby_domain::Step::Safety, None, false);
+    let step = cpb::Step::Safety;
+    let plans_of = |f: &Family| {
+        let mut cw = Client::caseworker(&env);
+        let case_id = f.case_id.clone();
+        async move {
+            let req = cw.req(pb::ListVisitationPlansRequest {
+                case_id,
+                ..Default::default()
+            });
+            cw.inner
+                .list_visitation_plans(req)
+                .await
+                .unwrap()
+                .into_inner()
+                .plans
+        }
+    };
+
+    // One item refused (the foster parent has no visitation rights): nothing of the call is kept.
+    let req = worker.req(pb::BatchApplyComputedScopesRequest {
+        items: vec![
+            item(&one, &one.mother_id, (1, on), step, scope(&one)),
+            item(&two, &two.foster_id, (1, on), step, scope(&two)),
+        ],
+    });
+    let err = worker
+        .inner
+        .batch_apply_computed_scopes(req)
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["items[1].parent_id"]);
+    assert!(plans_of(&one).await.is_empty() && plans_of(&two).await.is_empty());
+
+    // Three parents of two cases in one call: each answered in the order asked.
+    let req = worker.req(pb::BatchApplyComputedScopesRequest {
+        items: vec![
+            item(&two, &two.mother_id, (1, on), step, scope(&two)),
+            item(&one, &one.mother_id, (1, on), step, scope(&one)),
+            item(&one, &one.father_id, (1, on), step, scope(&one)),
+        ],
+    });
+    let got = worker
+        .inner
+        .batch_apply_computed_scopes(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    let parents: Vec<&str> = got
+        .iter()
+        .map(|r| r.plan.as_ref().unwrap().parent_id.as_str())
+        .collect();
+    assert_eq!(
+        parents,
+        [
+            two.mother_id.as_str(),
+            one.mother_id.as_str(),
+            one.father_id.as_str()
+        ]
+    );
+    assert!(got.iter().all(|r| r.applied));
+    assert_eq!(plans_of(&one).await.len(), 2);
+    assert_eq!(plans_of(&two).await.len(), 1);
+
+    // Bad input: every problem named with its item.
+    let too_many: Vec<pb::ComputedScopeItem> = (0..201)
+        .map(|_| item(&one, &one.mother_id, (1, on), step, scope(&one)))
+        .collect();
+    for (items, fields) in [
+        (vec![], vec!["items"]),
+        (too_many, vec!["items"]),
+        (
+            vec![
+                item(&one, &one.mother_id, (2, on), step, scope(&one)),
+                item(&one, "not-a-uuid", (2, on), step, scope(&one)),
+                item(&one, &one.mother_id, (2, on), step, scope(&one)),
+            ],
+            vec!["items[1].parent_id", "items[2].parent_id"],
+        ),
+    ] {
+        let req = worker.req(pb::BatchApplyComputedScopesRequest { items });
+        let err = worker
+            .inner
+            .batch_apply_computed_scopes(req)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(violated_fields(&err), fields);
+    }
+    assert!(
+        plans_of(&one).await.iter().all(|p| p.scope_version == 1),
+        "refusals changed nothing"
+    );
 }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 landsby_testkit::on_both_backends!(
     migrations_are_idempotent,
     a_plan_is_created_and_replaced_only_by_a_newer_stamp_with_its_versions,
+    computed_scopes_of_many_parents_go_in_force_together_or_not_at_all,
     a_refused_change_leaves_no_trace,
     the_child_and_the_supervisor_are_booked_once_and_inactive_visits_hold_no_time,
     a_stale_version_is_aborted,
@@ -113,7 +114,11 @@ async fn planned(store: &Arc<dyn Store>) -> (Uuid, Uuid) {
     let (case_id, parent_id) = (Uuid::now_v7(), Uuid::now_v7());
     let a = agency();
     store
-        .apply_computed(&a, computed(case_id, parent_id, 1, Step::Safety), audit(&a))
+        .apply_computed(
+            &a,
+            vec![computed(case_id, parent_id, 1, Step::Safety)],
+            audit(&a),
+        )
         .await
         .unwrap();
     (case_id, parent_id)
@@ -136,28 +141,35 @@ async fn a_plan_is_created_and_replaced_only_by_a_newer_stamp_with_its_versions(
     let a = agency();
     let (case_id, parent_id) = (Uuid::now_v7(), Uuid::now_v7());
     let first = store
-        .apply_computed(&a, computed(case_id, parent_id, 2, Step::Safety), audit(&a))
+        .apply_computed(
+            &a,
+            vec![computed(case_id, parent_id, 2, Step::Safety)],
+            audit(&a),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     assert!(first.applied);
     let stale = store
         .apply_computed(
             &a,
-            computed(case_id, parent_id, 2, Step::Involvement),
+            vec![computed(case_id, parent_id, 2, Step::Involvement)],
             audit(&a),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     assert!(!stale.applied);
     assert_eq!(stale.plan, first.plan);
     let newer = store
         .apply_computed(
             &a,
-            computed(case_id, parent_id, 3, Step::Involvement),
+            vec![computed(case_id, parent_id, 3, Step::Involvement)],
             audit(&a),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     assert!(newer.applied);
     assert_eq!(newer.plan.id, first.plan.id);
     let read = store.get_plan(&a, first.plan.id).await.unwrap().unwrap();
@@ -396,6 +408,54 @@ async fn a_replayed_schedule_returns_the_first_visit(backend: Backend) {
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::InvalidArgument(_)));
+}
+
+async fn computed_scopes_of_many_parents_go_in_force_together_or_not_at_all(backend: Backend) {
+    let (_db, pool, store) = open(backend).await;
+    let a = agency();
+    let cases: Vec<(Uuid, Uuid)> = (0..3).map(|_| (Uuid::now_v7(), Uuid::now_v7())).collect();
+    let news = |version: i64| -> Vec<NewComputed> {
+        cases
+            .iter()
+            .map(|(c, p)| computed(*c, *p, version, Step::Safety))
+            .collect()
+    };
+    // One item below its board's floor: refused, and nothing of the others is kept.
+    let mut refused = news(1);
+    refused[1].floor = Some(landsby_domain::VisitationFloor {
+        parent_id: cases[1].1,
+        min_visits: 300,
+        period: landsby_domain::VisitPeriod::Month,
+        min_duration_minutes: 15,
+        supervision_required: false,
+    });
+    let err = store
+        .apply_computed(&a, refused, audit(&a))
+        .await
+        .unwrap_err();
+    assert_eq!(kind(&err), "COMPUTED_SCOPE_BREACHES_THE_LAW");
+    for (c, _) in &cases {
+        assert!(store.list_plans(&a, *c, None, 10).await.unwrap().is_empty());
+    }
+    assert!(audit_rows_of(&pool).await.is_empty());
+    // All three in one transaction, answered in the order given, one audit row and one event each.
+    let first = store.apply_computed(&a, news(1), audit(&a)).await.unwrap();
+    assert_eq!(first.len(), 3);
+    for (applied, (c, p)) in first.iter().zip(&cases) {
+        assert!(applied.applied);
+        assert_eq!((applied.plan.case_id, applied.plan.parent_id), (*c, *p));
+    }
+    let rows = audit_rows_of(&pool).await;
+    let mut audited: Vec<_> = rows.iter().map(|r| r.case_id).collect();
+    audited.sort();
+    let mut expected: Vec<_> = cases.iter().map(|(c, _)| Some(*c)).collect();
+    expected.sort();
+    assert_eq!(audited, expected);
+    assert_eq!(event_kinds_of(&pool).await, ["plan_changed"; 3]);
+    // The same stamps again: nothing applied, nothing new.
+    let again = store.apply_computed(&a, news(1), audit(&a)).await.unwrap();
+    assert!(again.iter().all(|x| !x.applied));
+    assert_eq!(event_kinds_of(&pool).await.len(), 3);
 }
 
 async fn every_change_commits_with_one_audit_row_and_its_events(backend: Backend) {

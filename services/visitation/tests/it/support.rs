@@ -74,7 +74,7 @@ impl Client {
         case_version: i64,
         step: cpb::Step,
         scope: pb::Scope,
-    ) -> Result<pb::ApplyComputedScopeResponse, Status> {
+    ) -> Result<pb::ComputedScopeResult, Status> {
         let on = Some(date(COMPUTED_ON.0, COMPUTED_ON.1, COMPUTED_ON.2));
         self.apply_on(family, parent_id, (case_version, on), step, scope)
             .await
@@ -86,28 +86,22 @@ impl Client {
         &mut self,
         family: &Family,
         parent_id: &str,
-        (case_version, computed_on): (i64, Option<common::Date>),
+        stamp: (i64, Option<common::Date>),
         step: cpb::Step,
         scope: pb::Scope,
-    ) -> Result<pb::ApplyComputedScopeResponse, Status> {
-        let goal = if step == cpb::Step::Responsibility {
-            cpb::Goal::Reunification
-        } else {
-            family.goal
-        };
-        let req = self.req(pb::ApplyComputedScopeRequest {
-            case_id: family.case_id.clone(),
-            parent_id: parent_id.into(),
-            computed_from: Some(pb::ComputedFrom {
-                case_version,
-                policy_version: "2026.1".into(),
-                step: step.into(),
-                goal: goal.into(),
-                computed_on,
-            }),
-            scope: Some(scope),
+    ) -> Result<pb::ComputedScopeResult, Status> {
+        let req = self.req(pb::BatchApplyComputedScopesRequest {
+            items: vec![item(family, parent_id, stamp, step, scope)],
         });
-        Ok(self.inner.apply_computed_scope(req).await?.into_inner())
+        let mut results = self
+            .inner
+            .batch_apply_computed_scopes(req)
+            .await?
+            .into_inner()
+            .results;
+        results
+            .pop()
+            .ok_or_else(|| Status::internal("a batch of one answered none"))
     }
 
     pub async fn plan(&mut self, id: &str) -> Result<pb::VisitationPlan, Status> {
@@ -288,6 +282,33 @@ pub fn uuid_of(raw: &str) -> uuid::Uuid {
 }
 
 /// The scope the staircase engine computes for `step`, for the family's mother, as the worker sends it.
+/// One parent's computed scope as the worker sends it, stamped with the case version and the day.
+pub fn item(
+    family: &Family,
+    parent_id: &str,
+    (case_version, computed_on): (i64, Option<common::Date>),
+    step: cpb::Step,
+    scope: pb::Scope,
+) -> pb::ComputedScopeItem {
+    let goal = if step == cpb::Step::Responsibility {
+        cpb::Goal::Reunification
+    } else {
+        family.goal
+    };
+    pb::ComputedScopeItem {
+        case_id: family.case_id.clone(),
+        parent_id: parent_id.into(),
+        computed_from: Some(pb::ComputedFrom {
+            case_version,
+            policy_version: "2026.1".into(),
+            step: step.into(),
+            goal: goal.into(),
+            computed_on,
+        }),
+        scope: Some(scope),
+    }
+}
+
 pub fn computed(
     family: &Family,
     step: landsby_domain::Step,

@@ -11,6 +11,7 @@ use landsby_platform::ApiError;
 use landsby_platform::audit::AuditEntry;
 use landsby_platform::db::{Dialect, lock, placeholders};
 use landsby_platform::idempotency::ClaimRow;
+use landsby_platform::outbox;
 use landsby_proto::visitation::{self as pb, visitation_event::Change as EventChange};
 use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Type};
 use std::collections::HashMap;
@@ -85,45 +86,53 @@ where
     async fn apply_computed(
         &self,
         agency: &AgencyId,
-        new: NewComputed,
-        mut audit: AuditEntry,
-    ) -> Result<Applied, ApiError> {
-        audit.case_id = Some(new.case_id);
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-        // Two first scopes for one parent must not both create a plan.
-        lock::<DB>(
-            &mut tx,
-            "plans",
-            &format!("{}/{}", new.case_id, new.parent_id),
-        )
-        .await?;
-        let existing = Self::plan_for(&mut tx, agency, new.case_id, new.parent_id).await?;
-        let created = existing.is_none();
-        let applied = plans::apply_computed(existing, new, agency, audit.at)?;
-        audit.resource_ids = vec![applied.plan.id];
+        news: Vec<NewComputed>,
+        audit: AuditEntry,
+    ) -> Result<Vec<Applied>, ApiError> {
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
+        // Locked in (case, parent) order, so two batches never wait on each other in a circle.
+        let mut news: Vec<(usize, NewComputed)> = news.into_iter().enumerate().collect();
+        news.sort_by_key(|(_, n)| (n.case_id, n.parent_id));
+        let mut out: Vec<Option<Applied>> = vec![None; news.len()];
+        let mut audits = Vec::with_capacity(news.len());
         let mut events = Vec::new();
-        if applied.applied && !applied.changed {
-            Self::update_plan(&mut tx, &applied.plan).await?;
-        } else if applied.applied {
-            if created {
-                Self::insert_plan(&mut tx, &applied.plan).await?;
-            } else {
-                Self::update_plan(&mut tx, &applied.plan).await?;
-            }
-            let version = applied
-                .plan
-                .current_version(ScopeSource::Computed, &audit.subject, "");
-            Self::insert_version(&mut tx, &version).await?;
-            events.push(plan_changed(
-                &applied.plan,
-                ScopeSource::Computed,
-                &applied.dropped,
-            ));
-        }
-        let case_id = applied.plan.case_id;
-        self.commit_change(tx, agency, case_id, &audit, events)
+        for (index, new) in news {
+            // Two first scopes for one parent must not both create a plan.
+            lock::<DB>(
+                &mut tx,
+                "plans",
+                &format!("{}/{}", new.case_id, new.parent_id),
+            )
             .await?;
-        Ok(applied)
+            let existing = Self::plan_for(&mut tx, agency, new.case_id, new.parent_id).await?;
+            let created = existing.is_none();
+            let applied = plans::apply_computed(existing, new, agency, audit.at)?;
+            let row = AuditEntry {
+                case_id: Some(applied.plan.case_id),
+                resource_ids: vec![applied.plan.id],
+                ..audit.clone()
+            };
+            if applied.applied && !applied.changed {
+                Self::update_plan(&mut tx, &applied.plan).await?;
+            } else if applied.applied {
+                if created {
+                    Self::insert_plan(&mut tx, &applied.plan).await?;
+                } else {
+                    Self::update_plan(&mut tx, &applied.plan).await?;
+                }
+                let version =
+                    applied
+                        .plan
+                        .current_version(ScopeSource::Computed, &audit.subject, "");
+                Self::insert_version(&mut tx, &version).await?;
+                let change = plan_changed(&applied.plan, ScopeSource::Computed, &applied.dropped);
+                events.push(Self::event(agency, applied.plan.case_id, &row, change));
+            }
+            audits.push(row);
+            out[index] = Some(applied);
+        }
+        outbox::commit::<DB>(tx, &audits, events, &self.feed).await?;
+        Ok(out.into_iter().flatten().collect())
     }
 
     async fn get_plan(&self, agency: &AgencyId, id: Uuid) -> Result<Option<PlanRecord>, ApiError> {
@@ -157,7 +166,7 @@ where
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         let sql = format!(
             "{PLANS_OF_CASES}{}) ORDER BY case_id, id",
             placeholders(2, ids.len())
@@ -227,7 +236,7 @@ where
         before: Option<i64>,
         n: usize,
     ) -> Result<Option<(PlanRecord, Vec<ScopeVersionRecord>)>, ApiError> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_READ).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
         let Some(plan) = Self::load_plan(&mut tx, agency, plan_id, false).await? else {
             return Ok(None);
         };
@@ -254,7 +263,7 @@ where
         mut audit: AuditEntry,
     ) -> Result<PlanRecord, ApiError> {
         audit.resource_ids = vec![id];
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
         let mut plan = Self::load_plan(&mut tx, agency, id, true)
             .await?
             .ok_or_else(|| not_found("visitation plan"))?;
