@@ -143,3 +143,236 @@ async fn a_backup_restores_into_an_empty_database_with_every_row_and_the_audit_c
         after.iter().map(|(_, n)| n).sum::<i64>()
     );
 }
+
+/// A PostgreSQL cluster of its own (initdb) in a temporary directory, on a free loopback port;
+/// stopped (immediately) when dropped.
+struct Cluster {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// PostgreSQL's programs run as `postgres` when the test runs as root (initdb refuses root).
+    fn command(&self, program: &str) -> Command {
+        as_postgres(&self.bin.join(program))
+    }
+
+    fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's programs in /usr/lib/postgresql")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = Self {
+            bin,
+            data,
+            port,
+            _dir: dir,
+        };
+        run(Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(cluster._dir.path()));
+        run(cluster
+            .command("initdb")
+            .args(["--auth=trust", "--username=postgres", "--no-sync", "-D"])
+            .arg(&cluster.data));
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1",
+            cluster._dir.path().display()
+        );
+        run(cluster
+            .command("pg_ctl")
+            .args(["start", "--wait", "-D"])
+            .arg(&cluster.data)
+            .args(["-o", &options, "-l"])
+            .arg(cluster._dir.path().join("log")));
+        cluster
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["stop", "-m", "immediate", "-D"])
+            .arg(&self.data)
+            .output();
+    }
+}
+
+fn as_postgres(program: &std::path::Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_restores_into_a_new_cluster_with_every_write_acknowledged_before_it()
+ {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let cases_before: usize = std::env::var("LANDSBY_DRILL_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
+    let server = TestServer::start_with(
+        landsby_case::SERVICE,
+        TestDb::new(Backend::Postgres).await,
+        |c| c.server.caller_rate = 0,
+    )
+    .await;
+    server.wait_for(ServingStatus::Serving).await;
+    let source = server.db.url().to_owned();
+
+    // Writers keep creating cases before, during and after the backup; each remembers when its
+    // case was acknowledged.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let mut cw = CaseClient::caseworker(&server);
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let case = cw
+                    .create(landsby_testkit::case::new_case())
+                    .await
+                    .expect("a create under load");
+                acked.push((case.id, Instant::now()));
+            }
+            acked
+        }));
+    }
+    let counted = || async {
+        let mut conn = sqlx::PgConnection::connect(&source).await.unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM cases")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    while usize::try_from(counted().await).unwrap() < cases_before {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("case.dump");
+    let dump_started = Instant::now();
+    run(Command::new("pg_dump")
+        .args(["--format=custom", "--no-owner", "--file"])
+        .arg(&dump)
+        .arg(&source));
+    let dumped = dump_started.elapsed();
+    // Writes went on during the backup.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+
+    let cluster = Cluster::start();
+    run(cluster
+        .command("createdb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            "postgres",
+        ])
+        .arg("restored"));
+    let target = cluster.url("restored");
+    let started = Instant::now();
+    run(Command::new("pg_restore")
+        .args(["--no-owner", "--exit-on-error", "--dbname"])
+        .arg(&target)
+        .arg(&dump));
+    let restored = started.elapsed();
+
+    // Every case acknowledged before the backup began is there, each with its audit row; nothing is
+    // there that the source does not have; the audit chain holds.
+    let mut conn = sqlx::PgConnection::connect(&target).await.unwrap();
+    let there: std::collections::HashSet<String> =
+        sqlx::query_scalar::<_, String>("SELECT id::TEXT FROM cases")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let audited: std::collections::HashSet<String> = sqlx::query_scalar::<_, String>(
+        "SELECT case_id::TEXT FROM audit_log WHERE rpc LIKE '%/CreateCase' AND outcome = 'OK'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let before: Vec<&String> = acked
+        .iter()
+        .filter(|(_, at)| *at < dump_started)
+        .map(|(id, _)| id)
+        .collect();
+    let during = acked.len() - before.len();
+    assert!(
+        before.len() >= cases_before.min(acked.len()) / 2,
+        "{}",
+        before.len()
+    );
+    assert!(during > 0, "writes went on while the backup ran");
+    for id in &before {
+        assert!(
+            there.contains(*id),
+            "case {id} acknowledged before the backup is missing"
+        );
+    }
+    assert_eq!(
+        there, audited,
+        "every restored case has its CreateCase row, and only they"
+    );
+    let source_ids: std::collections::HashSet<String> = {
+        let mut c = sqlx::PgConnection::connect(&source).await.unwrap();
+        sqlx::query_scalar::<_, String>("SELECT id::TEXT FROM cases")
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    assert!(there.is_subset(&source_ids));
+    let (ok, said) = verify(&target);
+    assert!(ok && said.contains("the audit chains hold"), "{said}");
+    let rows = counts(&target).await;
+    eprintln!(
+        "backup under load: {} cases in the backup ({} acknowledged before it began, {during} during or after), {} rows in {} tables; pg_dump {dumped:?}, pg_restore into a new cluster {restored:?}",
+        there.len(),
+        before.len(),
+        rows.iter().map(|(_, n)| n).sum::<i64>(),
+        rows.len(),
+    );
+}
