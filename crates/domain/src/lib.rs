@@ -6,6 +6,8 @@ pub mod access;
 pub mod board;
 pub mod care;
 pub mod due;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod identity;
 pub mod notice;
 pub mod policy;

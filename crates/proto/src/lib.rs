@@ -38,6 +38,9 @@ pub mod landsby {
     }
 }
 
+#[doc(hidden)]
+pub mod fuzz;
+
 pub use landsby::audit::v1 as audit;
 pub use landsby::case::v1 as case;
 pub use landsby::common::v1 as common;
