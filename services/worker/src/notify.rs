@@ -29,19 +29,37 @@ use uuid::Uuid;
 
 /// The case and what belongs to it (its village among them), or None when it does not exist for
 /// the agency.
-pub async fn snapshot(
+async fn snapshot(
     ctx: &Ctx,
     agency: &str,
     case_id: Uuid,
 ) -> Result<Option<cpb::CaseSnapshot>, JobError> {
-    let found = call!(
-        ctx,
-        agency,
-        case.batch_get_case_snapshots(cpb::BatchGetCaseSnapshotsRequest {
-            case_ids: vec![case_id.to_string()],
-        })
-    )?;
-    Ok(found.snapshots.into_iter().next())
+    Ok(snapshots(ctx, agency, &[case_id]).await?.remove(&case_id))
+}
+
+/// The snapshots of the cases `ids` this agency has, a call per
+/// [`READ_CHUNK`](crate::recompute::READ_CHUNK) cases.
+pub async fn snapshots(
+    ctx: &Ctx,
+    agency: &str,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, cpb::CaseSnapshot>, JobError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(crate::recompute::READ_CHUNK) {
+        let found = call!(
+            ctx,
+            agency,
+            case.batch_get_case_snapshots(cpb::BatchGetCaseSnapshotsRequest {
+                case_ids: chunk.iter().map(Uuid::to_string).collect(),
+            })
+        )?;
+        for s in found.snapshots {
+            if let Some(id) = s.case.as_ref().and_then(|c| Uuid::parse_str(&c.id).ok()) {
+                out.insert(id, s);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A member's role in the domain's words.

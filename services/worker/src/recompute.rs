@@ -90,7 +90,7 @@ pub struct CaseRead {
 
 /// The most cases read per call: a year of weekly visits with their frames and reports is some
 /// tens of kilobytes a case, and an answer must stay under `server.max_message_bytes` (4 MiB).
-const READ_CHUNK: usize = 25;
+pub(crate) const READ_CHUNK: usize = 25;
 
 /// Reads what the cases `ids` are computed from, a few calls for all of them: the visitation
 /// feed's position first (the visits read are at least that new), then the cases' snapshots and
@@ -493,7 +493,7 @@ pub async fn recompute_all(
     }
     // The facts moved these cases' versions: compute from the cases as they are now.
     if !moved.is_empty() {
-        let mut now = snapshots(ctx, agency, &moved).await?;
+        let mut now = notify::snapshots(ctx, agency, &moved).await?;
         for id in moved {
             let Some(w) = work.get_mut(&id) else { continue };
             match now.remove(&id).and_then(|s| s.case) {
@@ -642,30 +642,6 @@ fn fail_all(work: &mut BTreeMap<Uuid, Working>, ids: &[Uuid], e: &JobError) {
             }));
         }
     }
-}
-
-/// The snapshots of the cases `ids`, a few calls for all of them.
-async fn snapshots(
-    ctx: &Ctx,
-    agency: &str,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, cpb::CaseSnapshot>, JobError> {
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(READ_CHUNK) {
-        let found = call!(
-            ctx,
-            agency,
-            case.batch_get_case_snapshots(cpb::BatchGetCaseSnapshotsRequest {
-                case_ids: chunk.iter().map(Uuid::to_string).collect(),
-            })
-        )?;
-        for s in found.snapshots {
-            if let Some(id) = s.case.as_ref().and_then(|c| uuid(&c.id)) {
-                out.insert(id, s);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// A computed scope to put in force, and what the worker read of its plan.

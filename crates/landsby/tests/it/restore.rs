@@ -53,6 +53,17 @@ fn verify(url: &str) -> (bool, String) {
     )
 }
 
+/// The ids `sql` selects (as text) from the database at `url`.
+async fn ids(url: &str, sql: &'static str) -> std::collections::HashSet<String> {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query_scalar::<_, String>(sql)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
 fn run(command: &mut Command) {
     let out = command.output().unwrap();
     assert!(
@@ -317,22 +328,12 @@ async fn a_backup_taken_under_load_restores_into_a_new_cluster_with_every_write_
 
     // Every case acknowledged before the backup began is there, each with its audit row; nothing is
     // there that the source does not have; the audit chain holds.
-    let mut conn = sqlx::PgConnection::connect(&target).await.unwrap();
-    let there: std::collections::HashSet<String> =
-        sqlx::query_scalar::<_, String>("SELECT id::TEXT FROM cases")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
-    let audited: std::collections::HashSet<String> = sqlx::query_scalar::<_, String>(
+    let there = ids(&target, "SELECT id::TEXT FROM cases").await;
+    let audited = ids(
+        &target,
         "SELECT case_id::TEXT FROM audit_log WHERE rpc LIKE '%/CreateCase' AND outcome = 'OK'",
     )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap()
-    .into_iter()
-    .collect();
+    .await;
     let before: Vec<&String> = acked
         .iter()
         .filter(|(_, at)| *at < dump_started)
@@ -355,15 +356,7 @@ async fn a_backup_taken_under_load_restores_into_a_new_cluster_with_every_write_
         there, audited,
         "every restored case has its CreateCase row, and only they"
     );
-    let source_ids: std::collections::HashSet<String> = {
-        let mut c = sqlx::PgConnection::connect(&source).await.unwrap();
-        sqlx::query_scalar::<_, String>("SELECT id::TEXT FROM cases")
-            .fetch_all(&mut c)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect()
-    };
+    let source_ids = ids(&source, "SELECT id::TEXT FROM cases").await;
     assert!(there.is_subset(&source_ids));
     let (ok, said) = verify(&target);
     assert!(ok && said.contains("the audit chains hold"), "{said}");
