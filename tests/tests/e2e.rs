@@ -4,7 +4,9 @@
 //! `landsby-case` in another process; and `landsby-notification`, killed with SIGKILL while a
 //! webhook is on its way, makes the delivery after a restart, while no log line of either process
 //! shows a secret address; and `landsby-case` on SQLite, killed with SIGKILL while eight callers
-//! create cases, has every acknowledged case and its audit row after a restart.
+//! create cases, has every acknowledged case and its audit row after a restart; and the fault soak
+//! (`e2e/soak.rs`): the four processes under a scripted workload while processes are killed,
+//! PostgreSQL crashes and connections are cut, hung and slowed, then every invariant checked.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -462,6 +464,8 @@ async fn a_delivery_cut_off_by_kill_9_is_made_after_a_restart_and_no_log_shows_t
     }
 }
 
+#[path = "e2e/soak.rs"]
+mod soak;
 #[path = "e2e/worker.rs"]
 mod worker;
 

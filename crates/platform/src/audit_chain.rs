@@ -102,7 +102,7 @@ where
     for<'r> ChainRow: FromRow<'r, DB::Row>,
     for<'r> (i64, Vec<u8>): FromRow<'r, DB::Row>,
 {
-    let mut tx = pool.begin_with(DB::BEGIN_WRITE).await?;
+    let mut tx = crate::db::begin(pool, DB::BEGIN_WRITE).await?;
     // One sealer at a time, whatever the number of replicas.
     crate::db::lock::<DB>(&mut tx, "audit_chain", "seal").await?;
     let head: Option<(i64, Vec<u8>)> = sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;

@@ -100,6 +100,10 @@ impl OnBehalf {
 /// is the caller's (the resource does not exist for the caller's agency), its refusals of the token
 /// are ours too, its time and availability problems are UNAVAILABLE or DEADLINE_EXCEEDED, anything
 /// else an internal error. Its messages never pass through.
+///
+/// A call whose connection broke half-way (the peer killed, the network cut) ends in UNKNOWN made
+/// here by tonic from the transport's error, not in an answer of the peer: that is UNAVAILABLE too.
+/// An answer the peer sent never carries a source error; one made from a broken transport does.
 pub fn downstream(
     status: &tonic::Status,
     resource: &'static str,
@@ -116,6 +120,9 @@ pub fn downstream(
         },
         Code::DeadlineExceeded => ApiError::DeadlineExceeded,
         Code::Unavailable | Code::ResourceExhausted | Code::Cancelled => ApiError::Unavailable {
+            reason: "another landsby service is unavailable; retry later",
+        },
+        Code::Unknown if std::error::Error::source(status).is_some() => ApiError::Unavailable {
             reason: "another landsby service is unavailable; retry later",
         },
         other => ApiError::internal(format!("the {service} service answered {other:?}")),
@@ -176,4 +183,32 @@ impl CaseAccess {
 pub fn install_crypto() {
     // An error means a provider is installed already: that one serves.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::{Code, Status};
+
+    #[test]
+    fn a_broken_transport_is_unavailable_and_an_answer_of_unknown_is_not() {
+        let broken = Status::from_error(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        )));
+        assert_eq!(broken.code(), Code::Unknown);
+        assert_eq!(
+            downstream(&broken, "case", "case").code(),
+            Code::Unavailable
+        );
+        let answered = Status::unknown("the peer said so");
+        assert_eq!(downstream(&answered, "case", "case").code(), Code::Internal);
+        for code in [Code::Unavailable, Code::Cancelled, Code::ResourceExhausted] {
+            let status = Status::new(code, "away");
+            assert_eq!(
+                downstream(&status, "case", "case").code(),
+                Code::Unavailable
+            );
+        }
+    }
 }

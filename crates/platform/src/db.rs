@@ -368,16 +368,62 @@ pub async fn begin<DB: Dialect>(
     let left = REQUEST_DEADLINE
         .try_with(|d| d.saturating_duration_since(tokio::time::Instant::now()))
         .ok();
-    match (DB::STATEMENT_TIMEOUT, left) {
-        (Some(setting), Some(left)) => {
-            // At least a millisecond: zero would mean no limit at all.
-            let ms = left.as_millis().clamp(1, i32::MAX as u128);
-            pool.begin_with(sqlx::AssertSqlSafe(format!(
-                "{statement}; {setting} = {ms}"
-            )))
-            .await
+    let pool = pool.clone();
+    let opening = async move {
+        match (DB::STATEMENT_TIMEOUT, left) {
+            (Some(setting), Some(left)) => {
+                // At least a millisecond: zero would mean no limit at all.
+                let ms = left.as_millis().clamp(1, i32::MAX as u128);
+                pool.begin_with(sqlx::AssertSqlSafe(format!(
+                    "{statement}; {setting} = {ms}"
+                )))
+                .await
+            }
+            _ => pool.begin_with(statement).await,
         }
-        _ => pool.begin_with(statement).await,
+    };
+    Finish {
+        rest: Some(Box::pin(opening)),
+    }
+    .await
+}
+
+/// A future that, dropped before its end, is run to its end on the runtime rather than abandoned
+/// half-way.
+///
+/// sqlx's PostgreSQL driver counts a transaction as open only once the server has answered its
+/// BEGIN: a request dropped after sending the BEGIN and before the answer (its deadline passed, its
+/// caller went away) gave the connection back to the pool inside a transaction that sqlx did not
+/// know of, so it never rolled it back. Every later use of that connection ran inside it, with its
+/// statement timeout, and once a statement failed there every one after it was refused (SQLSTATE
+/// 25P02) until the process restarted; the fault soak found it. Finished here instead, the opened
+/// transaction is dropped at once, which rolls it back before the connection is used again.
+struct Finish<T: Send + 'static> {
+    rest: Option<futures::future::BoxFuture<'static, T>>,
+}
+
+impl<T: Send + 'static> std::future::Future for Finish<T> {
+    type Output = T;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T> {
+        let Some(rest) = self.rest.as_mut() else {
+            return std::task::Poll::Pending;
+        };
+        let out = std::task::ready!(rest.as_mut().poll(cx));
+        self.rest = None;
+        std::task::Poll::Ready(out)
+    }
+}
+
+impl<T: Send + 'static> Drop for Finish<T> {
+    fn drop(&mut self) {
+        if let (Some(rest), Ok(runtime)) = (self.rest.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(rest);
+        }
     }
 }
 

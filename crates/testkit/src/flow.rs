@@ -351,18 +351,47 @@ impl Admin {
         }
     }
 
-    /// Waits until no job is pending, running or failed (to be retried), five looks in a row
-    /// 100 ms apart (a feed may be about to queue the jobs of what just happened).
+    /// Waits (up to a minute) until no job is pending, running or failed (to be retried), five
+    /// looks in a row 100 ms apart (a feed may be about to queue the jobs of what just happened).
     pub async fn settled(&mut self) {
+        self.settled_within(std::time::Duration::from_secs(60))
+            .await;
+    }
+
+    /// [`Admin::settled`], waiting up to `limit`.
+    pub async fn settled_within(&mut self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
         let mut quiet = 0;
-        eventually!("the worker's queue to settle", {
+        while quiet < 5 {
             let busy = self.jobs(wpb::JobStatus::Pending).await.len()
                 + self.jobs(wpb::JobStatus::Running).await.len()
                 + self.jobs(wpb::JobStatus::Failed).await.len();
             quiet = if busy == 0 { quiet + 1 } else { 0 };
-            (quiet >= 5).then_some(())
-        });
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the worker's queue never settled"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
+}
+
+/// Three completed visits of `parent` with the foster parents there and no concern, from now on:
+/// the facts that make a case at step 1 ready to move up, as the worker would sync them.
+pub fn ready_visits(parent: &str) -> Vec<cpb::VisitFact> {
+    let since = chrono::Utc::now() + chrono::Duration::seconds(1);
+    (0..3)
+        .map(|i| cpb::VisitFact {
+            visit_id: uuid::Uuid::now_v7().to_string(),
+            parent_id: parent.to_owned(),
+            start_time: Some(landsby_platform::validate::timestamp_to_proto(
+                since + chrono::Duration::minutes(i),
+            )),
+            outcome: cpb::VisitFactOutcome::Completed.into(),
+            concern: false,
+            foster_parents_involved: true,
+        })
+        .collect()
 }
 
 /// A case with a mother (visitation rights), a foster parent and a school contact (no notices),
@@ -420,19 +449,7 @@ impl Suite {
     /// position is far ahead of the worker's, so its own syncs do not replace them.
     pub async fn seed_readiness(&self, f: &Family) {
         let mut worker = self.cases("landsby-worker", &[Role::Service]);
-        let since = chrono::Utc::now() + chrono::Duration::seconds(1);
-        let visits = (0..3)
-            .map(|i| cpb::VisitFact {
-                visit_id: uuid::Uuid::now_v7().to_string(),
-                parent_id: f.mother_id.clone(),
-                start_time: Some(landsby_platform::validate::timestamp_to_proto(
-                    since + chrono::Duration::minutes(i),
-                )),
-                outcome: cpb::VisitFactOutcome::Completed.into(),
-                concern: false,
-                foster_parents_involved: true,
-            })
-            .collect();
+        let visits = ready_visits(&f.mother_id);
         assert!(worker.facts(&f.case.id, 1_000_000, visits).await.unwrap());
     }
 

@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod case;
+pub mod cluster;
 pub mod flow;
 pub mod http;
 pub mod pki;

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use landsby_testkit::case::Client as CaseClient;
+use landsby_testkit::cluster::{Cluster, run};
 use landsby_testkit::{Backend, TestDb, TestServer};
 use sqlx::Connection;
 use std::process::Command;
@@ -62,15 +63,6 @@ async fn ids(url: &str, sql: &'static str) -> std::collections::HashSet<String> 
         .unwrap()
         .into_iter()
         .collect()
-}
-
-fn run(command: &mut Command) {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,93 +147,6 @@ async fn a_backup_restores_into_an_empty_database_with_every_row_and_the_audit_c
     );
 }
 
-/// A PostgreSQL cluster of its own (initdb) in a temporary directory, on a free loopback port;
-/// stopped (immediately) when dropped.
-struct Cluster {
-    bin: std::path::PathBuf,
-    data: std::path::PathBuf,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    /// PostgreSQL's programs run as `postgres` when the test runs as root (initdb refuses root).
-    fn command(&self, program: &str) -> Command {
-        as_postgres(&self.bin.join(program))
-    }
-
-    fn start() -> Self {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL's programs in /usr/lib/postgresql")
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .find(|b| b.join("initdb").exists())
-            .expect("initdb");
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cluster = Self {
-            bin,
-            data,
-            port,
-            _dir: dir,
-        };
-        run(Command::new("chown")
-            .args(["postgres:postgres"])
-            .arg(cluster._dir.path()));
-        run(cluster
-            .command("initdb")
-            .args(["--auth=trust", "--username=postgres", "--no-sync", "-D"])
-            .arg(&cluster.data));
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1",
-            cluster._dir.path().display()
-        );
-        run(cluster
-            .command("pg_ctl")
-            .args(["start", "--wait", "-D"])
-            .arg(&cluster.data)
-            .args(["-o", &options, "-l"])
-            .arg(cluster._dir.path().join("log")));
-        cluster
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .args(["stop", "-m", "immediate", "-D"])
-            .arg(&self.data)
-            .output();
-    }
-}
-
-fn as_postgres(program: &std::path::Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_under_load_restores_into_a_new_cluster_with_every_write_acknowledged_before_it()
  {
@@ -307,18 +212,8 @@ async fn a_backup_taken_under_load_restores_into_a_new_cluster_with_every_write_
     }
 
     let cluster = Cluster::start();
-    run(cluster
-        .command("createdb")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            "postgres",
-        ])
-        .arg("restored"));
-    let target = cluster.url("restored");
+    let restored_db = cluster.database("restored");
+    let target = restored_db.url().to_owned();
     let started = Instant::now();
     run(Command::new("pg_restore")
         .args(["--no-owner", "--exit-on-error", "--dbname"])

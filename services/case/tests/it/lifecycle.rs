@@ -331,6 +331,39 @@ async fn a_client_deadline_stops_the_request_and_rolls_back_its_work(backend: Ba
     );
 }
 
+/// A transaction whose opening is abandoned half-way (the BEGIN sent, its answer not yet read: the
+/// request's deadline passed or its caller went away) leaves no transaction open on the pooled
+/// connection. sqlx's PostgreSQL driver alone did (the fault soak found it: every later statement on
+/// that connection failed with 25P02); SQLite's driver rolls such an opening back itself.
+#[tokio::test]
+async fn an_abandoned_transaction_opening_leaves_no_transaction_open_on_postgres() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(db.url())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        // The opening takes 300 ms at the server; the request is gone after 50.
+        let opening = landsby_platform::db::begin(&pool, "BEGIN; SELECT pg_sleep(0.3)");
+        let abandoned = tokio::time::timeout(Duration::from_millis(50), opening).await;
+        assert!(abandoned.is_err(), "the opening was to be abandoned");
+        // The pool's one connection, used again.
+        sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+        let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(db.url())
+            .await
+            .unwrap();
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+        )
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+        assert_eq!(open, 0, "a transaction left open on a pooled connection");
+    }
+}
+
 async fn an_oversized_message_is_refused(backend: Backend) {
     let db = TestDb::new(backend).await;
     let server = TestServer::start_with(landsby_case::SERVICE, db, |c| {
