@@ -7,6 +7,7 @@
 mod access;
 mod api;
 mod chain;
+mod h2;
 mod lifecycle;
 mod mtls;
 mod staircase;
