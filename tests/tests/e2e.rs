@@ -464,6 +464,8 @@ async fn a_delivery_cut_off_by_kill_9_is_made_after_a_restart_and_no_log_shows_t
     }
 }
 
+#[path = "e2e/overload.rs"]
+mod overload;
 #[path = "e2e/soak.rs"]
 mod soak;
 #[path = "e2e/worker.rs"]

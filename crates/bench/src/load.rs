@@ -16,6 +16,8 @@ pub trait Client: Send + 'static {
 pub struct Tally {
     /// Latencies of the calls answered OK.
     pub ok: Vec<Duration>,
+    /// Latencies of the calls answered with an error (refusals among them).
+    pub failed: Vec<Duration>,
     /// Every call's code, OK included.
     pub codes: BTreeMap<String, u64>,
 }
@@ -41,6 +43,7 @@ impl Outcome {
         let mut all = Tally::default();
         for t in self.by_rpc.values() {
             all.ok.extend_from_slice(&t.ok);
+            all.failed.extend_from_slice(&t.failed);
             for (code, n) in &t.codes {
                 *all.codes.entry(code.clone()).or_default() += n;
             }
@@ -56,6 +59,8 @@ pub struct Figures {
     pub p50: Duration,
     pub p95: Duration,
     pub p99: Duration,
+    /// The 99th percentile of the calls answered with an error: how fast a refusal comes.
+    pub failed_p99: Duration,
     pub codes: BTreeMap<String, u64>,
 }
 
@@ -63,18 +68,14 @@ impl Figures {
     fn of(t: &Tally, window: Duration) -> Self {
         let mut sorted = t.ok.clone();
         sorted.sort_unstable();
-        let at = |q: f64| {
-            if sorted.is_empty() {
-                return Duration::ZERO;
-            }
-            let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-            sorted[i]
-        };
+        let mut failed = t.failed.clone();
+        failed.sort_unstable();
         Self {
             per_second: sorted.len() as f64 / window.as_secs_f64(),
-            p50: at(0.50),
-            p95: at(0.95),
-            p99: at(0.99),
+            p50: percentile(&sorted, 0.50),
+            p95: percentile(&sorted, 0.95),
+            p99: percentile(&sorted, 0.99),
+            failed_p99: percentile(&failed, 0.99),
             codes: t.codes.clone(),
         }
     }
@@ -99,6 +100,7 @@ impl Figures {
             p50: secs(|r| r.p50),
             p95: secs(|r| r.p95),
             p99: secs(|r| r.p99),
+            failed_p99: secs(|r| r.failed_p99),
             codes,
         }
     }
@@ -137,7 +139,10 @@ pub async fn drive<C: Client>(clients: Vec<C>, warmup: Duration, window: Duratio
                         tally.ok.push(started.elapsed());
                         tonic::Code::Ok
                     }
-                    Err(code) => code,
+                    Err(code) => {
+                        tally.failed.push(started.elapsed());
+                        code
+                    }
                 };
                 *tally.codes.entry(code_name(code)).or_default() += 1;
             }
@@ -153,12 +158,22 @@ pub async fn drive<C: Client>(clients: Vec<C>, warmup: Duration, window: Duratio
         for (rpc, t) in mine {
             let all = outcome.by_rpc.entry(rpc).or_default();
             all.ok.extend(t.ok);
+            all.failed.extend(t.failed);
             for (code, n) in t.codes {
                 *all.codes.entry(code).or_default() += n;
             }
         }
     }
     outcome
+}
+
+/// The `q` quantile of `sorted` (zero when empty).
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
 }
 
 /// The gRPC name of a code: `RESOURCE_EXHAUSTED`.
@@ -195,7 +210,7 @@ impl Rng {
         Self(seed ^ 0x9E37_79B9_7F4A_7C15)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -203,9 +218,14 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// A duration of `from` to `to` milliseconds (`to` not included).
+    pub fn millis(&mut self, from: u64, to: u64) -> Duration {
+        Duration::from_millis(from + self.next_u64() % (to.saturating_sub(from)).max(1))
+    }
+
     /// A number below `n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 
@@ -217,6 +237,7 @@ mod tests {
     fn percentiles_are_taken_from_the_ok_calls_of_the_window() {
         let t = Tally {
             ok: (1..=100).map(Duration::from_millis).collect(),
+            failed: vec![Duration::from_millis(7); 3],
             codes: BTreeMap::from([("OK".into(), 100), ("UNAVAILABLE".into(), 3)]),
         };
         let f = Figures::of(&t, Duration::from_secs(2));
@@ -224,6 +245,7 @@ mod tests {
         assert_eq!(f.p50, Duration::from_millis(50));
         assert_eq!(f.p95, Duration::from_millis(95));
         assert_eq!(f.p99, Duration::from_millis(99));
+        assert_eq!(f.failed_p99, Duration::from_millis(7));
         assert_eq!(f.codes_text(), "OK 100, UNAVAILABLE 3");
     }
 

@@ -20,21 +20,17 @@
 
 #![allow(clippy::print_stdout, reason = "a report for people, on stdout")]
 
-mod baseline;
-mod load;
-mod suite;
-mod workloads;
-
 use clap::{Parser, Subcommand};
+use landsby_bench::load::{Figures, Outcome};
+use landsby_bench::workloads::{Kind, Platform, Seeded};
+use landsby_bench::{baseline, load, suite};
 use landsby_testkit::Backend;
 use landsby_testkit::process::Spawned;
-use load::{Figures, Outcome};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use workloads::{Kind, Platform, Seeded};
 
 #[derive(Parser)]
 #[command(name = "landsby-bench", version, about)]

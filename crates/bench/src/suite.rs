@@ -96,6 +96,14 @@ impl Running {
             .collect()
     }
 
+    /// Each process's CPU time so far (user and system), in seconds.
+    pub fn cpu(&self) -> Vec<(&'static str, f64)> {
+        self.processes
+            .iter()
+            .map(|(name, p)| (*name, cpu_seconds(p.id())))
+            .collect()
+    }
+
     /// Seeds `n` cases (a child in foster care, the mother with visitation rights, a foster parent
     /// and the school), `at_once` at a time, each once the worker has made the mother's first plan.
     pub async fn seed(&self, n: usize, at_once: usize) -> Vec<Family> {
@@ -160,6 +168,22 @@ impl Memory {
             peak: field("VmHWM:"),
         }
     }
+}
+
+/// The CPU time (user and system) a process has used, in seconds, from `/proc/<pid>/stat`; zero
+/// when it cannot be read.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces): utime and
+    // stime are the 12th and 13th of them, in clock ticks (100 a second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
 }
 
 /// `landsby up` on a fresh data directory, from the spawn until all four services answer SERVING;

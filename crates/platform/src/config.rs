@@ -397,7 +397,10 @@ pub struct ServerConfig {
     /// The longest a request may run; a shorter client deadline (`grpc-timeout`) wins.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// Requests handled at once per service; more are refused at once with RESOURCE_EXHAUSTED.
+    /// Requests of the agencies' platforms handled at once per service; more are refused at once
+    /// with RESOURCE_EXHAUSTED. Requests of landsby's own processes (mutual TLS identities
+    /// `landsby/<name>`) are counted apart, up to four times as many (what the other processes can
+    /// have let in), so that a flood from the platforms does not fail work already let in elsewhere.
     pub concurrency_limit: usize,
     /// Calls a second one caller (agency and subject) may make to one service; 0 turns the limit
     /// off. Callers with the role `service` are not limited.
@@ -532,7 +535,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             request_timeout: Duration::from_secs(10),
-            concurrency_limit: 256,
+            concurrency_limit: 64,
             caller_rate: 100,
             caller_burst: 200,
             max_message_bytes: 4 * 1024 * 1024,
@@ -1151,7 +1154,9 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ),
     (
         "server.concurrency_limit",
-        "Requests handled at once per service; more are refused at once with RESOURCE_EXHAUSTED.",
+        "Requests of the platforms handled at once per service; more are refused at once with \
+         RESOURCE_EXHAUSTED. Requests of landsby's own processes are counted apart, up to four \
+         times as many. With `server.max_message_bytes`, it bounds the memory requests can hold.",
     ),
     (
         "server.caller_rate",

@@ -251,6 +251,10 @@ pub async fn start(
     let guard = Guard {
         trust_domain: tls.as_ref().map(|t| Arc::from(t.trust_domain())),
         permits: Arc::new(Semaphore::new(server_cfg.concurrency_limit)),
+        // What the other processes together can have let in and be working on.
+        process_permits: Arc::new(Semaphore::new(
+            server_cfg.concurrency_limit.saturating_mul(4),
+        )),
         limits: Arc::new(RateLimits::new(
             server_cfg.caller_rate,
             server_cfg.caller_burst,
@@ -454,7 +458,13 @@ pub struct Guard {
     /// With TLS on: the trust domain of the callers' certificates, whose identity decides which RPCs
     /// they may call (crates/platform/src/tls.rs).
     trust_domain: Option<Arc<str>>,
+    /// The requests of the agencies' platforms handled at once.
     permits: Arc<Semaphore>,
+    /// The requests of landsby's own processes handled at once, counted apart: they are the work of
+    /// requests another service has already let in (visitation asking for need to know, the
+    /// worker's jobs), so a flood of new requests from the platforms does not make that work fail
+    /// half-way.
+    process_permits: Arc<Semaphore>,
     limits: Arc<RateLimits>,
     verifier: Arc<Verifier>,
     ready: Arc<AtomicBool>,
@@ -558,6 +568,7 @@ where
         mut inner: S,
         mut req: HttpRequest,
     ) -> BoxFuture<'static, Result<http::Response<B>, S::Error>> {
+        let mut own = false;
         if let Some(trust_domain) = &self.guard.trust_domain {
             let certs = req
                 .extensions()
@@ -569,6 +580,7 @@ where
                 req.uri().path(),
             ) {
                 Ok(peer) => {
+                    own = matches!(peer, crate::tls::Peer::Process(_));
                     req.extensions_mut().insert(peer);
                 }
                 Err(err) => {
@@ -577,7 +589,12 @@ where
                 }
             }
         }
-        let Ok(permit) = self.guard.permits.clone().try_acquire_owned() else {
+        let permits = if own {
+            &self.guard.process_permits
+        } else {
+            &self.guard.permits
+        };
+        let Ok(permit) = Arc::clone(permits).try_acquire_owned() else {
             return refuse(ApiError::ResourceExhausted);
         };
         if !self.guard.ready.load(Ordering::Acquire) {

@@ -12,6 +12,7 @@
 //! run (every run prints its seed).
 
 use super::serving;
+use landsby_bench::load::Rng;
 use landsby_domain::Role;
 use landsby_proto::case::{self as cpb, case_service_client::CaseServiceClient};
 use landsby_proto::notification as npb;
@@ -27,31 +28,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::{Code, Status};
-
-/// A small deterministic random source (xorshift64*).
-#[derive(Clone)]
-struct Dice(u64);
-
-impl Dice {
-    fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn millis(&mut self, from: u64, to: u64) -> Duration {
-        Duration::from_millis(from + self.below(to - from))
-    }
-}
 
 /// One service process on a fixed port behind its proxy; the others reach it only through the proxy.
 struct Node {
@@ -191,7 +167,7 @@ struct Known {
 /// earlier system would have) the worker's identity.
 struct Caller {
     seen: Arc<Seen>,
-    dice: Dice,
+    dice: Rng,
     cases: CaseServiceClient<tonic::transport::Channel>,
     visits: VisitationServiceClient<tonic::transport::Channel>,
     caseworker: String,
@@ -295,8 +271,7 @@ impl Caller {
     }
 
     fn pick(&mut self) -> Option<String> {
-        let n = self.known.len() as u64;
-        let i = usize::try_from(self.dice.below(n)).ok()?;
+        let i = self.dice.below(self.known.len());
         self.known.keys().nth(i).cloned()
     }
 
@@ -651,7 +626,7 @@ async fn a_fault_soak_across_four_processes_and_postgres_loses_nothing() {
                 .unwrap_or(1)
         });
     eprintln!("fault soak: {soak:?}, LANDSBY_SOAK_SEED={seed}");
-    let mut dice = Dice::new(seed);
+    let mut dice = Rng::new(seed);
 
     let cluster = Cluster::start();
     // The agency's platform takes every webhook delivery.
@@ -719,7 +694,7 @@ async fn a_fault_soak_across_four_processes_and_postgres_loses_nothing() {
     for i in 0..3u64 {
         let caller = Caller {
             seen: seen.clone(),
-            dice: Dice::new(seed.wrapping_add(i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            dice: Rng::new(seed.wrapping_add(i + 1)),
             cases: CaseServiceClient::new(suite.case.clone()),
             visits: VisitationServiceClient::new(suite.visitation.clone()),
             caseworker: keys().token("caseworker-1", AGENCY, &[Role::Caseworker]),
@@ -735,7 +710,7 @@ async fn a_fault_soak_across_four_processes_and_postgres_loses_nothing() {
     let started = Instant::now();
     while started.elapsed() < soak {
         tokio::time::sleep(dice.millis(1000, 3000)).await;
-        let node = usize::try_from(dice.below(4)).unwrap();
+        let node = dice.below(4);
         let name = nodes[node].name;
         match dice.below(10) {
             0..=3 => {

@@ -216,6 +216,25 @@ async fn far_past_the_concurrency_limit_calls_are_refused_at_once(backend: Backe
             .unwrap_err();
         assert_eq!(err.code(), Code::ResourceExhausted);
     }
+    // A landsby process (visitation asking for need to know, for a request it has let in) is
+    // counted apart: the platforms' flood does not refuse it.
+    let visitation = landsby_testkit::pki::pki().issue(
+        Some("landsby/visitation"),
+        landsby_testkit::pki::Validity::Current,
+    );
+    let mut as_visitation = pb::case_service_client::CaseServiceClient::new(
+        landsby_testkit::pki::tls_channel(server.addr, Some(&visitation)),
+    );
+    let mut req = cw.req(pb::GetCaseRequest {
+        case_id: uuid::Uuid::now_v7().to_string(),
+    });
+    req.set_timeout(Duration::from_millis(300));
+    let err = as_visitation.get_case(req).await.unwrap_err();
+    // Let in: answered, or waiting for the held lock like the calls let in before it.
+    assert!(
+        matches!(err.code(), Code::NotFound | Code::DeadlineExceeded),
+        "{err:?}"
+    );
     // Health still answers under load: probes must not fail because the service is busy.
     assert_eq!(server.health().await, Some(ServingStatus::Serving));
     hold.release().await;
