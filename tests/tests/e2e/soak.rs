@@ -616,15 +616,7 @@ async fn a_fault_soak_across_four_processes_and_postgres_loses_nothing() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(40),
     );
-    let seed: u64 = std::env::var("LANDSBY_SOAK_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
+    let seed = super::seed("LANDSBY_SOAK_SEED");
     eprintln!("fault soak: {soak:?}, LANDSBY_SOAK_SEED={seed}");
     let mut dice = Rng::new(seed);
 

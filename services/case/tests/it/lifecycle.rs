@@ -17,6 +17,7 @@ landsby_testkit::on_both_backends!(
     far_past_the_concurrency_limit_calls_are_refused_at_once,
     a_caller_past_their_rate_is_told_to_wait_and_others_are_not,
     a_client_deadline_stops_the_request_and_rolls_back_its_work,
+    a_cancelled_call_stops_its_work_and_stores_nothing,
     an_oversized_message_is_refused,
 );
 
@@ -381,6 +382,37 @@ async fn an_abandoned_transaction_opening_leaves_no_transaction_open_on_postgres
         .unwrap();
         assert_eq!(open, 0, "a transaction left open on a pooled connection");
     }
+}
+
+/// A call its client gives up on (the stream reset, no deadline set) is dropped at the server: its
+/// transaction rolls back, so once what held it goes, nothing of it is stored, and the service goes on.
+async fn a_cancelled_call_stops_its_work_and_stores_nothing(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let hold = Hold::writes(&server.db).await;
+    let mut client = cw.inner.clone();
+    let req = cw.req(pb::CreateCaseRequest {
+        request_id: String::new(),
+        case: Some(new_case()),
+    });
+    let call = tokio::spawn(async move { client.create_case(req).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!call.is_finished(), "the call waits for the held lock");
+    // The client gives up: the future is dropped, and tonic resets the stream.
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hold.release().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        cw.list(pb::ListCasesRequest::default())
+            .await
+            .unwrap()
+            .cases
+            .is_empty(),
+        "the cancelled call's case was stored"
+    );
+    cw.create(new_case()).await.unwrap();
 }
 
 async fn an_oversized_message_is_refused(backend: Backend) {
