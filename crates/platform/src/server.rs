@@ -249,7 +249,9 @@ pub async fn start(
         );
     }
     let guard = Guard {
-        trust_domain: tls.as_ref().map(|t| Arc::from(t.trust_domain())),
+        identities: tls
+            .as_ref()
+            .map(|t| Arc::new(crate::tls::Identities::new(t.trust_domain()))),
         permits: Arc::new(Semaphore::new(server_cfg.concurrency_limit)),
         // What the other processes together can have let in and be working on.
         process_permits: Arc::new(Semaphore::new(
@@ -455,9 +457,9 @@ fn is_infrastructure(path: &str) -> bool {
 /// back.
 #[derive(Clone)]
 pub struct Guard {
-    /// With TLS on: the trust domain of the callers' certificates, whose identity decides which RPCs
-    /// they may call (crates/platform/src/tls.rs).
-    trust_domain: Option<Arc<str>>,
+    /// With TLS on: the identities the callers' certificates name in the trust domain, which decide
+    /// which RPCs they may call (crates/platform/src/tls.rs), each certificate parsed once.
+    identities: Option<Arc<crate::tls::Identities>>,
     /// The requests of the agencies' platforms handled at once.
     permits: Arc<Semaphore>,
     /// The requests of landsby's own processes handled at once, counted apart: they are the work of
@@ -569,16 +571,12 @@ where
         mut req: HttpRequest,
     ) -> BoxFuture<'static, Result<http::Response<B>, S::Error>> {
         let mut own = false;
-        if let Some(trust_domain) = &self.guard.trust_domain {
+        if let Some(identities) = &self.guard.identities {
             let certs = req
                 .extensions()
                 .get::<TlsConnectInfo<TcpConnectInfo>>()
                 .and_then(TlsConnectInfo::peer_certs);
-            match crate::tls::admit(
-                certs.as_deref().map(Vec::as_slice),
-                trust_domain,
-                req.uri().path(),
-            ) {
+            match identities.admit(certs.as_deref().map(Vec::as_slice), req.uri().path()) {
                 Ok(peer) => {
                     own = matches!(peer, crate::tls::Peer::Process(_));
                     req.extensions_mut().insert(peer);

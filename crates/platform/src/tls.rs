@@ -167,10 +167,15 @@ pub fn admit(
     trust_domain: &str,
     method: &str,
 ) -> Result<Peer, ApiError> {
-    let Some(peer) = peer_certs
+    let peer = peer_certs
         .and_then(|certs| certs.first())
-        .and_then(|cert| identify(cert, trust_domain))
-    else {
+        .and_then(|cert| identify(cert, trust_domain));
+    permit(peer, method)
+}
+
+/// The peer a certificate named, if it may call `method`; the refusal otherwise.
+fn permit(peer: Option<Peer>, method: &str) -> Result<Peer, ApiError> {
+    let Some(peer) = peer else {
         return Err(ApiError::Unauthenticated {
             reason: "the client certificate names no identity of this trust domain",
         });
@@ -181,6 +186,56 @@ pub fn admit(
         });
     }
     Ok(peer)
+}
+
+/// The identities of the client certificates a server has seen: a certificate is parsed once, not
+/// on every call made over its connection. What a certificate names depends on its bytes alone (its
+/// validity was checked in the handshake), so the bytes are the key; a full table is emptied rather
+/// than let grow.
+#[derive(Debug)]
+pub struct Identities {
+    trust_domain: String,
+    known: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Option<Peer>>>,
+}
+
+impl Identities {
+    /// The most certificates remembered at once.
+    const MOST: usize = 1024;
+
+    pub fn new(trust_domain: &str) -> Self {
+        Self {
+            trust_domain: trust_domain.to_owned(),
+            known: std::sync::Mutex::default(),
+        }
+    }
+
+    /// As [`admit`], with the identity of a certificate seen before remembered.
+    pub fn admit(
+        &self,
+        peer_certs: Option<&[CertificateDer<'static>]>,
+        method: &str,
+    ) -> Result<Peer, ApiError> {
+        let peer = peer_certs
+            .and_then(|certs| certs.first())
+            .and_then(|cert| self.identify(cert));
+        permit(peer, method)
+    }
+
+    fn identify(&self, cert: &[u8]) -> Option<Peer> {
+        let mut known = self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(peer) = known.get(cert) {
+            return peer.clone();
+        }
+        let peer = identify(cert, &self.trust_domain);
+        if known.len() >= Self::MOST {
+            known.clear();
+        }
+        known.insert(cert.to_vec(), peer.clone());
+        peer
+    }
 }
 
 /// This process's TLS material, read once at start.
@@ -430,6 +485,40 @@ mod tests {
             )
             .ok(),
             Some(Peer::Process(Process::Worker))
+        );
+    }
+
+    #[test]
+    fn a_remembered_identity_is_the_one_its_certificate_names() {
+        let known = Identities::new("landsby.test");
+        let worker = CertificateDer::from(cert(&["spiffe://landsby.test/landsby/worker"]));
+        let platform = CertificateDer::from(cert(&["spiffe://landsby.test/oslo/fagsystem"]));
+        let foreign = CertificateDer::from(cert(&["spiffe://elsewhere/oslo/fagsystem"]));
+        let get = "/landsby.case.v1.CaseService/GetCase";
+        for _ in 0..2 {
+            assert!(matches!(
+                known.admit(Some(std::slice::from_ref(&worker)), get),
+                Err(ApiError::PermissionDenied { .. })
+            ));
+            assert_eq!(
+                known.admit(Some(std::slice::from_ref(&platform)), get).ok(),
+                Some(Peer::Platform("oslo/fagsystem".into()))
+            );
+            assert!(matches!(
+                known.admit(Some(std::slice::from_ref(&foreign)), get),
+                Err(ApiError::Unauthenticated { .. })
+            ));
+        }
+        // Past the most it remembers, it starts again and still answers the same.
+        for i in 0..Identities::MOST + 1 {
+            let other =
+                CertificateDer::from(cert(&[&format!("spiffe://landsby.test/agency/p{i}")]));
+            assert!(known.admit(Some(&[other]), get).is_ok());
+        }
+        assert!(known.known.lock().unwrap().len() <= Identities::MOST);
+        assert_eq!(
+            known.admit(Some(&[platform]), get).ok(),
+            Some(Peer::Platform("oslo/fagsystem".into()))
         );
     }
 }
