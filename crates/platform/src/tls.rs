@@ -160,19 +160,6 @@ fn valid_path(path: &str) -> bool {
         })
 }
 
-/// Whether a call from `peer_certs` (the TLS connection's, when it has any) to `method` may go on:
-/// the peer it comes from, or the refusal. Only on a TLS server.
-pub fn admit(
-    peer_certs: Option<&[CertificateDer<'static>]>,
-    trust_domain: &str,
-    method: &str,
-) -> Result<Peer, ApiError> {
-    let peer = peer_certs
-        .and_then(|certs| certs.first())
-        .and_then(|cert| identify(cert, trust_domain));
-    permit(peer, method)
-}
-
 /// The peer a certificate named, if it may call `method`; the refusal otherwise.
 fn permit(peer: Option<Peer>, method: &str) -> Result<Peer, ApiError> {
     let Some(peer) = peer else {
@@ -209,7 +196,8 @@ impl Identities {
         }
     }
 
-    /// As [`admit`], with the identity of a certificate seen before remembered.
+    /// Whether a call from `peer_certs` (the TLS connection's, when it has any) to `method` may go
+    /// on: the peer it comes from, or the refusal. Only on a TLS server.
     pub fn admit(
         &self,
         peer_certs: Option<&[CertificateDer<'static>]>,
@@ -458,32 +446,28 @@ mod tests {
 
     #[test]
     fn a_call_without_an_identity_is_unauthenticated_and_a_wrong_one_denied() {
-        let td = "landsby.test";
+        let known = Identities::new("landsby.test");
+        let admit =
+            |certs: Option<&[CertificateDer<'static>]>, method: &str| known.admit(certs, method);
         let foreign = CertificateDer::from(cert(&["spiffe://elsewhere/landsby/worker"]));
         assert!(matches!(
-            admit(Some(&[foreign]), td, "/landsby.case.v1.CaseService/GetCase"),
+            admit(Some(&[foreign]), "/landsby.case.v1.CaseService/GetCase"),
             Err(ApiError::Unauthenticated { .. })
         ));
         assert!(matches!(
-            admit(None, td, "/landsby.case.v1.CaseService/GetCase"),
+            admit(None, "/landsby.case.v1.CaseService/GetCase"),
             Err(ApiError::Unauthenticated { .. })
         ));
         let worker = CertificateDer::from(cert(&["spiffe://landsby.test/landsby/worker"]));
         assert!(matches!(
             admit(
                 Some(std::slice::from_ref(&worker)),
-                td,
                 "/landsby.case.v1.CaseService/CreateCase"
             ),
             Err(ApiError::PermissionDenied { .. })
         ));
         assert_eq!(
-            admit(
-                Some(&[worker]),
-                td,
-                "/landsby.case.v1.CaseService/ListCases"
-            )
-            .ok(),
+            admit(Some(&[worker]), "/landsby.case.v1.CaseService/ListCases").ok(),
             Some(Peer::Process(Process::Worker))
         );
     }
