@@ -110,6 +110,8 @@ pub fn downstream(
     service: &'static str,
 ) -> ApiError {
     use tonic::Code;
+    let transport_broke =
+        status.code() == Code::Unknown && std::error::Error::source(status).is_some();
     match status.code() {
         Code::NotFound => ApiError::NotFound { resource },
         Code::Unauthenticated => ApiError::Unauthenticated {
@@ -119,12 +121,16 @@ pub fn downstream(
             reason: format!("the {service} service refused the caller's roles"),
         },
         Code::DeadlineExceeded => ApiError::DeadlineExceeded,
-        Code::Unavailable | Code::ResourceExhausted | Code::Cancelled => ApiError::Unavailable {
-            reason: "another landsby service is unavailable; retry later",
-        },
-        Code::Unknown if std::error::Error::source(status).is_some() => ApiError::Unavailable {
-            reason: "another landsby service is unavailable; retry later",
-        },
+        code if transport_broke
+            || matches!(
+                code,
+                Code::Unavailable | Code::ResourceExhausted | Code::Cancelled
+            ) =>
+        {
+            ApiError::Unavailable {
+                reason: "another landsby service is unavailable; retry later",
+            }
+        }
         other => ApiError::internal(format!("the {service} service answered {other:?}")),
     }
 }

@@ -100,11 +100,6 @@ impl Cluster {
             .args(["-o", &options, "-l"])
             .arg(self.dir.path().join("log")));
     }
-
-    /// The server's log.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
 }
 
 impl Drop for Cluster {
