@@ -71,6 +71,7 @@ impl Process {
                 "landsby.visitation.v1.VisitationService/GetVisit",
                 "landsby.visitation.v1.VisitationService/WatchEvents",
                 "landsby.notification.v1.NotificationService/SendNotification",
+                "landsby.notification.v1.NotificationService/BatchSendNotifications",
                 "landsby.notification.v1.NotificationService/PurgeNotifications",
             ],
             // On behalf of its caller: need to know, and what its rules read of the case (of many

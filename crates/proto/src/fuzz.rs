@@ -42,6 +42,7 @@ macro_rules! each_request {
             crate::case::UpdateVillageMemberRequest,
             crate::case::WaiveFamilyGroupConferenceRequest,
             crate::case::WatchEventsRequest,
+            crate::notification::BatchSendNotificationsRequest,
             crate::notification::GetNotificationRequest,
             crate::notification::GetPreferencesRequest,
             crate::notification::ListInboxRequest,

@@ -19,8 +19,9 @@ use chrono::{DateTime, NaiveTime, Utc};
 use landsby_domain::{AgencyId, Language};
 use landsby_platform::ApiError;
 use landsby_platform::audit::{self, AuditEntry};
-use landsby_platform::db::{DbPool, Dialect, Doc, doc, from_doc};
+use landsby_platform::db::{DbPool, Dialect, Doc, doc, from_doc, placeholders};
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -29,6 +30,25 @@ use uuid::Uuid;
 /// text, and whether anything was withheld.
 pub type Writer =
     Box<dyn FnOnce(bool, &[String]) -> Result<(String, String, bool), ApiError> + Send>;
+
+/// One notification for [`Store::accept_all`]: as it would be made (its subject and text left to
+/// `write`), with the case's protection as the request gave it (secret, values).
+pub struct Accepting {
+    pub notification: NotificationRecord,
+    pub protection: (bool, Vec<String>),
+    pub write: Writer,
+}
+
+/// What became of one notification given to [`Store::accept_all`].
+#[derive(Debug, Clone)]
+pub enum Accepted {
+    /// Made now, its deliveries queued.
+    Made(NotificationRecord),
+    /// Made before under the same key, for the same request: nothing new.
+    Before(NotificationRecord),
+    /// The key was used before for a different notification: nothing made.
+    KeyUsed,
+}
 
 /// Where a listing continues: after this creation time and id (newest first).
 pub type Cursor = (DateTime<Utc>, Uuid);
@@ -70,27 +90,21 @@ pub enum Outcome {
 /// The notification service's storage.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// The notification an earlier request with this key made: Some when the request is the same,
-    /// INVALID_ARGUMENT on `idempotency_key` when it is not.
-    async fn replay(
+    /// Accepts notifications with their deliveries, in one transaction. A key found answers with
+    /// the notification it made for the same request ([`Accepted::Before`]), or
+    /// [`Accepted::KeyUsed`] for another request. Otherwise the case's protection is locked,
+    /// `protection` added to what is remembered (secret once secret, values never dropped), and
+    /// `write` writes the message with the result, so two requests for one case never write with
+    /// less than both gave; a concurrent request with the same key gets the first notification.
+    /// Answers in the order of `items`, with one audit row (`audit` with the case and the
+    /// notification) for each made or found; a key used for another request has none (the caller
+    /// records that refusal).
+    async fn accept_all(
         &self,
         agency: &AgencyId,
-        key: &str,
-        fingerprint: &str,
+        items: Vec<Accepting>,
         audit: AuditEntry,
-    ) -> Result<Option<NotificationRecord>, ApiError>;
-
-    /// Accepts a notification with its deliveries. The case's protection is locked, `protection`
-    /// added to what is remembered (secret once secret, values never dropped), and `write` writes
-    /// the message with the result, so two requests for one case never write with less than both
-    /// gave. A concurrent request with the same key gets the first notification.
-    async fn accept(
-        &self,
-        notification: NotificationRecord,
-        protection: (bool, Vec<String>),
-        write: Writer,
-        audit: AuditEntry,
-    ) -> Result<NotificationRecord, ApiError>;
+    ) -> Result<Vec<Accepted>, ApiError>;
 
     /// One notification with its deliveries and attempts.
     async fn get(
@@ -127,12 +141,12 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditEntry,
     ) -> Result<u64, ApiError>;
 
-    /// A recipient's preferences, if set.
+    /// The preferences of those of these recipients who have set them.
     async fn preferences(
         &self,
         agency: &AgencyId,
-        recipient_id: &str,
-    ) -> Result<Option<Preferences>, ApiError>;
+        recipient_ids: &[&str],
+    ) -> Result<Vec<Preferences>, ApiError>;
 
     /// Sets preferences at `expected_version` (0: not set yet).
     async fn set_preferences(
@@ -328,11 +342,13 @@ fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// What a key found made answers: the notification for the same request, KeyUsed for another.
+fn replayed(first: NotificationRecord, fingerprint: &str) -> Accepted {
+    if first.fingerprint == fingerprint {
+        Accepted::Before(first)
+    } else {
+        Accepted::KeyUsed
+    }
 }
 
 impl<DB> SqlStore<DB>
@@ -425,36 +441,122 @@ where
             .collect()
     }
 
-    async fn by_key(
+    /// The notifications of these keys that exist, by key, with their deliveries.
+    async fn by_keys(
         conn: &mut DB::Connection,
         agency: &AgencyId,
-        key: &str,
-    ) -> Result<Option<NotificationRecord>, ApiError> {
+        keys: &[&str],
+    ) -> Result<HashMap<String, NotificationRecord>, ApiError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
         let sql = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE agency = $1 AND idempotency_key = $2"
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE agency = $1 \
+             AND idempotency_key IN ({})",
+            placeholders(2, keys.len())
         );
-        let row: Option<NotificationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(agency.as_str().to_owned())
-            .bind(key.to_owned())
-            .fetch_optional(&mut *conn)
-            .await?;
-        let rows = row.into_iter().collect();
-        Ok(Self::with_deliveries(conn, rows).await?.pop())
+        let mut q = sqlx::query_as::<DB, NotificationRow>(sqlx::AssertSqlSafe(sql))
+            .bind(agency.as_str().to_owned());
+        for key in keys {
+            q = q.bind((*key).to_owned());
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        Ok(Self::with_deliveries(conn, rows)
+            .await?
+            .into_iter()
+            .map(|n| (n.idempotency_key.clone(), n))
+            .collect())
     }
 
-    /// The earlier notification for a repeated key, or INVALID_ARGUMENT for another request.
-    fn same_request(
-        first: NotificationRecord,
-        fingerprint: &str,
-    ) -> Result<NotificationRecord, ApiError> {
-        if first.fingerprint == fingerprint {
-            Ok(first)
-        } else {
-            Err(ApiError::invalid(
-                "idempotency_key",
-                "was already used for a different notification; use a new key for a new one",
-            ))
+    /// Accepts one notification whose key was not found, in `tx`: the case's protection locked
+    /// and added to, the message written, the notification and its deliveries stored. A concurrent
+    /// request that took the key first answers instead.
+    async fn accept_in(tx: &mut DB::Connection, item: Accepting) -> Result<Accepted, ApiError> {
+        let Accepting {
+            notification: mut n,
+            protection: (secret, values),
+            write,
+        } = item;
+        // The case's protection, locked for the rest of the transaction.
+        sqlx::query(
+            "INSERT INTO case_protections (agency, case_id, secret_address, protected_values, \
+             updated_at) VALUES ($1, $2, FALSE, $3, $4) ON CONFLICT (agency, case_id) DO NOTHING",
+        )
+        .bind(n.agency.as_str().to_owned())
+        .bind(n.case_id)
+        .bind(doc(&Vec::<String>::new())?)
+        .bind(n.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let (was_secret, mut remembered) =
+            Self::protection_in(&mut *tx, &n.agency, n.case_id, true).await?;
+        let before = remembered.len();
+        for v in values {
+            if !remembered.contains(&v) {
+                remembered.push(v);
+            }
         }
+        let secret = secret || was_secret;
+        if secret != was_secret || remembered.len() != before {
+            sqlx::query(
+                "UPDATE case_protections SET secret_address = $3, protected_values = $4, \
+                 updated_at = $5 WHERE agency = $1 AND case_id = $2",
+            )
+            .bind(n.agency.as_str().to_owned())
+            .bind(n.case_id)
+            .bind(secret)
+            .bind(doc(&remembered)?)
+            .bind(n.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        (n.subject, n.body, n.redacted) = write(secret, &remembered)?;
+        let inserted: Option<(Uuid,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO notifications ({NOTIFICATION_COLUMNS}, recipient_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (agency, idempotency_key) DO NOTHING RETURNING id"
+        )))
+        .bind(n.id)
+        .bind(n.agency.as_str().to_owned())
+        .bind(n.case_id)
+        .bind(n.idempotency_key.clone())
+        .bind(n.fingerprint.clone())
+        .bind(doc(&n.recipient)?)
+        .bind(n.kind.clone())
+        .bind(n.language.as_str().to_owned())
+        .bind(n.subject.clone())
+        .bind(n.body.clone())
+        .bind(n.redacted)
+        .bind(n.status.as_str().to_owned())
+        .bind(n.created_at)
+        .bind(n.recipient.id())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            // A concurrent request with the same key got there first.
+            let first = Self::by_keys(&mut *tx, &n.agency, &[n.idempotency_key.as_str()])
+                .await?
+                .remove(&n.idempotency_key)
+                .ok_or_else(|| ApiError::internal("a claimed key could not be read back"))?;
+            return Ok(replayed(first, &n.fingerprint));
+        }
+        for d in &n.deliveries {
+            sqlx::query(
+                "INSERT INTO deliveries (id, notification_id, agency, channel, address, status, \
+                 attempts, next_attempt_at, lease_until, dead_reason, delivered_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, NULL, '', NULL)",
+            )
+            .bind(d.id)
+            .bind(n.id)
+            .bind(n.agency.as_str().to_owned())
+            .bind(d.channel.as_str().to_owned())
+            .bind(d.address.clone())
+            .bind(d.status.as_str().to_owned())
+            .bind(d.next_attempt_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(Accepted::Made(n))
     }
 
     /// Gives a delivery up (DEAD) with `reason`.
@@ -541,119 +643,42 @@ where
     for<'r> (String,): FromRow<'r, DB::Row>,
     for<'r> (i64,): FromRow<'r, DB::Row>,
 {
-    async fn replay(
+    async fn accept_all(
         &self,
         agency: &AgencyId,
-        key: &str,
-        fingerprint: &str,
-        mut audit: AuditEntry,
-    ) -> Result<Option<NotificationRecord>, ApiError> {
-        let mut conn = self.pool.acquire().await?;
-        let Some(first) = Self::by_key(&mut conn, agency, key).await? else {
-            return Ok(None);
-        };
-        let first = Self::same_request(first, fingerprint)?;
-        audit.case_id = Some(first.case_id);
-        audit.resource_ids = vec![first.id];
-        audit::append(&mut *conn, &audit).await?;
-        Ok(Some(first))
-    }
-
-    async fn accept(
-        &self,
-        mut n: NotificationRecord,
-        (secret, values): (bool, Vec<String>),
-        write: Writer,
-        mut audit: AuditEntry,
-    ) -> Result<NotificationRecord, ApiError> {
-        audit.case_id = Some(n.case_id);
+        items: Vec<Accepting>,
+        audit: AuditEntry,
+    ) -> Result<Vec<Accepted>, ApiError> {
         let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
-        // The case's protection, locked for the rest of the transaction.
-        sqlx::query(
-            "INSERT INTO case_protections (agency, case_id, secret_address, protected_values, \
-             updated_at) VALUES ($1, $2, FALSE, $3, $4) ON CONFLICT (agency, case_id) DO NOTHING",
-        )
-        .bind(n.agency.as_str().to_owned())
-        .bind(n.case_id)
-        .bind(doc(&Vec::<String>::new())?)
-        .bind(n.created_at)
-        .execute(&mut *tx)
-        .await?;
-        let (was_secret, mut remembered) =
-            Self::protection_in(&mut tx, &n.agency, n.case_id, true).await?;
-        let before = remembered.len();
-        for v in values {
-            if !remembered.contains(&v) {
-                remembered.push(v);
+        let keys: Vec<&str> = items
+            .iter()
+            .map(|i| i.notification.idempotency_key.as_str())
+            .collect();
+        let mut known = Self::by_keys(&mut tx, agency, &keys).await?;
+        let mut out: Vec<Option<Accepted>> = (0..items.len()).map(|_| None).collect();
+        let mut audits = Vec::with_capacity(items.len());
+        // The cases' protections are locked in case order, so two calls never wait on each other
+        // in a circle.
+        let mut order: Vec<(usize, Accepting)> = items.into_iter().enumerate().collect();
+        order.sort_by_key(|(_, item)| item.notification.case_id);
+        for (index, item) in order {
+            let accepted = match known.get(&item.notification.idempotency_key) {
+                Some(first) => replayed(first.clone(), &item.notification.fingerprint),
+                None => Self::accept_in(&mut tx, item).await?,
+            };
+            if let Accepted::Made(n) | Accepted::Before(n) = &accepted {
+                known.insert(n.idempotency_key.clone(), n.clone());
+                audits.push(AuditEntry {
+                    case_id: Some(n.case_id),
+                    resource_ids: vec![n.id],
+                    ..audit.clone()
+                });
             }
+            out[index] = Some(accepted);
         }
-        let secret = secret || was_secret;
-        if secret != was_secret || remembered.len() != before {
-            sqlx::query(
-                "UPDATE case_protections SET secret_address = $3, protected_values = $4, \
-                 updated_at = $5 WHERE agency = $1 AND case_id = $2",
-            )
-            .bind(n.agency.as_str().to_owned())
-            .bind(n.case_id)
-            .bind(secret)
-            .bind(doc(&remembered)?)
-            .bind(n.created_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        (n.subject, n.body, n.redacted) = write(secret, &remembered)?;
-        let inserted: Option<(Uuid,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO notifications ({NOTIFICATION_COLUMNS}, recipient_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (agency, idempotency_key) DO NOTHING RETURNING id"
-        )))
-        .bind(n.id)
-        .bind(n.agency.as_str().to_owned())
-        .bind(n.case_id)
-        .bind(n.idempotency_key.clone())
-        .bind(n.fingerprint.clone())
-        .bind(doc(&n.recipient)?)
-        .bind(n.kind.clone())
-        .bind(n.language.as_str().to_owned())
-        .bind(n.subject.clone())
-        .bind(n.body.clone())
-        .bind(n.redacted)
-        .bind(n.status.as_str().to_owned())
-        .bind(n.created_at)
-        .bind(n.recipient.id())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if inserted.is_none() {
-            // A concurrent request with the same key got there first.
-            let first = Self::by_key(&mut tx, &n.agency, &n.idempotency_key)
-                .await?
-                .ok_or_else(|| ApiError::internal("a claimed key could not be read back"))?;
-            let first = Self::same_request(first, &n.fingerprint)?;
-            audit.resource_ids = vec![first.id];
-            audit::append(&mut *tx, &audit).await?;
-            tx.commit().await?;
-            return Ok(first);
-        }
-        for d in &n.deliveries {
-            sqlx::query(
-                "INSERT INTO deliveries (id, notification_id, agency, channel, address, status, \
-                 attempts, next_attempt_at, lease_until, dead_reason, delivered_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, NULL, '', NULL)",
-            )
-            .bind(d.id)
-            .bind(n.id)
-            .bind(n.agency.as_str().to_owned())
-            .bind(d.channel.as_str().to_owned())
-            .bind(d.address.clone())
-            .bind(d.status.as_str().to_owned())
-            .bind(d.next_attempt_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        audit.resource_ids = vec![n.id];
-        audit::append(&mut *tx, &audit).await?;
+        audit::append_all(&mut *tx, &audits).await?;
         tx.commit().await?;
-        Ok(n)
+        Ok(out.into_iter().flatten().collect())
     }
 
     async fn get(
@@ -770,17 +795,23 @@ where
     async fn preferences(
         &self,
         agency: &AgencyId,
-        recipient_id: &str,
-    ) -> Result<Option<Preferences>, ApiError> {
-        let row: Option<PreferencesRow> = sqlx::query_as(
+        recipient_ids: &[&str],
+    ) -> Result<Vec<Preferences>, ApiError> {
+        if recipient_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
             "SELECT recipient_id, channels, language, quiet_from, quiet_until, version \
-             FROM preferences WHERE agency = $1 AND recipient_id = $2",
-        )
-        .bind(agency.as_str().to_owned())
-        .bind(recipient_id.to_owned())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(PreferencesRow::into_record).transpose()
+             FROM preferences WHERE agency = $1 AND recipient_id IN ({})",
+            placeholders(2, recipient_ids.len())
+        );
+        let mut q = sqlx::query_as::<DB, PreferencesRow>(sqlx::AssertSqlSafe(sql))
+            .bind(agency.as_str().to_owned());
+        for id in recipient_ids {
+            q = q.bind((*id).to_owned());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.into_iter().map(PreferencesRow::into_record).collect()
     }
 
     async fn set_preferences(
@@ -1021,8 +1052,9 @@ where
         recipient_id: &str,
     ) -> Result<Option<(NaiveTime, NaiveTime)>, ApiError> {
         Ok(self
-            .preferences(agency, recipient_id)
+            .preferences(agency, &[recipient_id])
             .await?
+            .pop()
             .map(|p| (p.quiet_from, p.quiet_until)))
     }
 

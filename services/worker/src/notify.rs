@@ -142,43 +142,45 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Sends one notice. `about` identifies what it tells (an event id, a plan's scope version); the
-/// idempotency key is `about` and the recipient. Returns whether the notice is new: a key sent
-/// before answers with the first notification, made before this call. (Only the sweep's counts
-/// use it; clocks apart by more than a call's latency would miscount, never resend.)
-#[allow(clippy::too_many_arguments)]
-pub async fn send(
-    ctx: &Ctx,
-    agency: &str,
-    case_id: Uuid,
-    about: &str,
-    recipient: npb::Recipient,
-    kind: Kind,
-    params: BTreeMap<String, String>,
-    protection: &npb::CaseProtection,
-) -> Result<bool, JobError> {
-    let key = format!("{about}/{}", recipient_id(&recipient));
+/// A notice to tell: what it is about (an event id, a plan's scope version), to whom, of which
+/// case. Its idempotency key is `about` and the recipient, so a job run twice sends nothing twice.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub case_id: Uuid,
+    pub about: String,
+    pub recipient: npb::Recipient,
+    pub kind: Kind,
+    pub params: BTreeMap<String, String>,
+    pub protection: npb::CaseProtection,
+}
+
+impl Notice {
+    fn request(self) -> npb::SendNotificationRequest {
+        npb::SendNotificationRequest {
+            idempotency_key: format!("{}/{}", self.about, recipient_id(&self.recipient)),
+            case_id: self.case_id.to_string(),
+            recipient: Some(self.recipient),
+            kind: self.kind.as_str().to_owned(),
+            parameters: self.params.into_iter().collect(),
+            protection: Some(self.protection),
+        }
+    }
+}
+
+/// Sends one notice. Returns whether it is new: a key sent before answers with the first
+/// notification, made before this call. (Only the sweep's counts use it; clocks apart by more than
+/// a call's latency would miscount, never resend.)
+pub async fn send(ctx: &Ctx, agency: &str, notice: Notice) -> Result<bool, JobError> {
+    let kind = notice.kind;
     let asked = Utc::now();
     let sent = match call!(
         ctx,
         agency,
-        notification.send_notification(npb::SendNotificationRequest {
-            idempotency_key: key,
-            case_id: case_id.to_string(),
-            recipient: Some(recipient),
-            kind: kind.as_str().to_owned(),
-            parameters: params.into_iter().collect(),
-            protection: Some(protection.clone()),
-        })
+        notification.send_notification(notice.request())
     ) {
         Ok(sent) => sent.notification,
-        // Told before, when the case's protection or the member's details were not what they
-        // are now: the notice exists, and it is not sent twice.
         Err(JobError::KeyUsed(_)) => {
-            tracing::debug!(
-                kind = kind.as_str(),
-                "a notice told before with other details"
-            );
+            told_before(kind);
             return Ok(false);
         }
         Err(e) => return Err(e),
@@ -187,6 +189,68 @@ pub async fn send(
         .and_then(|n| n.create_time)
         .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)));
     Ok(made.is_some_and(|t| t >= asked))
+}
+
+/// Told before, when the case's protection or the member's details were not what they are now:
+/// the notice exists, and it is not sent twice.
+fn told_before(kind: Kind) {
+    tracing::debug!(
+        kind = kind.as_str(),
+        "a notice told before with other details"
+    );
+}
+
+/// Notices per BatchSendNotifications call.
+const SEND_CHUNK: usize = 100;
+
+/// Sends `notices`, [`SEND_CHUNK`] a call. For each, in order: whether it is new, or why it was
+/// refused for good (a chunk refused for good is sent again a notice at a time, so that one
+/// notice's refusal is its own). A service that is away fails the whole (sending again sends
+/// nothing twice).
+pub async fn send_all(
+    ctx: &Ctx,
+    agency: &str,
+    notices: Vec<Notice>,
+) -> Result<Vec<Result<bool, JobError>>, JobError> {
+    let mut out = Vec::with_capacity(notices.len());
+    let mut chunks: Vec<Vec<Notice>> = notices
+        .chunks(SEND_CHUNK)
+        .rev()
+        .map(<[Notice]>::to_vec)
+        .collect();
+    while let Some(chunk) = chunks.pop() {
+        let kinds: Vec<Kind> = chunk.iter().map(|n| n.kind).collect();
+        let n = chunk.len();
+        let sent = call!(
+            ctx,
+            agency,
+            notification.batch_send_notifications(npb::BatchSendNotificationsRequest {
+                items: chunk.iter().cloned().map(Notice::request).collect(),
+            })
+        );
+        match sent {
+            Ok(sent) if sent.results.len() == n => {
+                for (kind, r) in kinds.into_iter().zip(sent.results) {
+                    if r.key_used {
+                        told_before(kind);
+                    }
+                    out.push(Ok(r.created));
+                }
+            }
+            Ok(_) => {
+                return Err(JobError::Retry(
+                    "the notification service answered a batch with another number of results"
+                        .into(),
+                ));
+            }
+            Err(JobError::Permanent(_)) if n > 1 => {
+                chunks.extend(chunk.into_iter().rev().map(|notice| vec![notice]));
+            }
+            Err(e @ JobError::Permanent(_)) => out.push(Err(e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// The parents with visitation rights and the foster parents.
@@ -312,20 +376,21 @@ pub async fn visit_notice(
         }
         VisitChange::Cancelled => Kind::VisitCancelled,
     };
-    for m in visit_recipients(&v, &members) {
-        let _new = send(
-            ctx,
-            agency,
+    let notices = visit_recipients(&v, &members)
+        .into_iter()
+        .map(|m| Notice {
             case_id,
-            event_id,
-            member(m),
+            about: event_id.to_owned(),
+            recipient: member(m),
             kind,
-            params.clone(),
-            &protection,
-        )
-        .await?;
-    }
-    Ok(())
+            params: params.clone(),
+            protection: protection.clone(),
+        })
+        .collect();
+    send_all(ctx, agency, notices)
+        .await?
+        .into_iter()
+        .try_for_each(|sent| sent.map(drop))
 }
 
 /// Tells the assigned caseworker that a completed visit's report raised a concern.
@@ -347,16 +412,13 @@ pub async fn concern_notice(
     }
     let mut params = BTreeMap::new();
     params.insert("start".to_owned(), rfc3339(start));
-    send(
-        ctx,
-        agency,
+    let notice = Notice {
         case_id,
-        event_id,
-        staff(&case.assigned_caseworker),
-        Kind::VisitConcern,
+        about: event_id.to_owned(),
+        recipient: staff(&case.assigned_caseworker),
+        kind: Kind::VisitConcern,
         params,
-        &protection(&case, &members),
-    )
-    .await
-    .map(drop)
+        protection: protection(&case, &members),
+    };
+    send(ctx, agency, notice).await.map(drop)
 }

@@ -613,21 +613,34 @@ pub async fn recompute_all(
         }
     }
 
-    // 4. Tell the village.
+    // 4. Tell the village: every case's notices in a few calls.
     let mut done = HashMap::new();
+    let mut told: Vec<(Uuid, notify::Notice)> = Vec::new();
     for (case_id, w) in work {
         let outcome = match (w.outcome, w.computed) {
             (Some(outcome), _) => outcome,
             (None, None) => Ok(None),
             (None, Some(c)) => {
                 match tell(ctx, agency, case_id, w.case, w.read, c, step_notice).await {
-                    Ok(out) => Ok(Some(out)),
+                    Ok((out, notices)) => {
+                        told.extend(notices.into_iter().map(|n| (case_id, n)));
+                        Ok(Some(out))
+                    }
                     Err(e) if of_one_case(&e) => Err(e),
                     Err(e) => return Err(e),
                 }
             }
         };
         done.insert(case_id, outcome);
+    }
+    let (cases, notices): (Vec<Uuid>, Vec<notify::Notice>) = told.into_iter().unzip();
+    let sent = notify::send_all(ctx, agency, notices).await?;
+    for (case_id, sent) in cases.into_iter().zip(sent) {
+        match (done.get_mut(&case_id), sent) {
+            (Some(Ok(Some(out))), Ok(new)) => out.notices += usize::from(new),
+            (Some(outcome), Err(e)) => *outcome = Err(e),
+            _ => {}
+        }
     }
     Ok(done)
 }
@@ -792,8 +805,9 @@ fn scopes(ctx: &Ctx, w: &Working, retry: bool) -> Result<(Computed, Vec<Ask>), J
     Ok((computed, asks))
 }
 
-/// Step 4 of [`recompute_all`] for one case: a step change to the family and the caseworker, a
-/// scope whose values changed to its parent and the foster parents.
+/// Step 4 of [`recompute_all`] for one case: what to tell whom (sent with the other cases'), a
+/// step change to the family and the caseworker, a scope whose values changed to its parent and the
+/// foster parents.
 async fn tell(
     ctx: &Ctx,
     agency: &str,
@@ -802,7 +816,8 @@ async fn tell(
     read: CaseRead,
     computed: Computed,
     step_notice: Option<&StepNotice>,
-) -> Result<Recomputed, JobError> {
+) -> Result<(Recomputed, Vec<notify::Notice>), JobError> {
+    let mut notices = Vec::new();
     let Computed {
         mut out,
         changed_plans,
@@ -826,20 +841,14 @@ async fn tell(
         if !case.assigned_caseworker.is_empty() {
             recipients.push(notify::staff(&case.assigned_caseworker));
         }
-        for r in recipients {
-            let new = notify::send(
-                ctx,
-                agency,
-                case_id,
-                &notice.event_id,
-                r,
-                Kind::StepChanged,
-                params.clone(),
-                &protection,
-            )
-            .await?;
-            out.notices += usize::from(new);
-        }
+        notices.extend(recipients.into_iter().map(|r| notify::Notice {
+            case_id,
+            about: notice.event_id.clone(),
+            recipient: r,
+            kind: Kind::StepChanged,
+            params: params.clone(),
+            protection: protection.clone(),
+        }));
     }
     for (parent, plan) in &changed_plans {
         let Some(values) = values_of(plan) else {
@@ -856,25 +865,19 @@ async fn tell(
         params.insert("summary".to_owned(), summary(&values));
         let about = format!("plan/{}/v{}", plan.id, plan.scope_version);
         let recipients = std::iter::once(parent).chain(notify::foster_parents(&members));
-        for m in recipients {
-            let new = notify::send(
-                ctx,
-                agency,
-                case_id,
-                &about,
-                notify::member(m),
-                Kind::PlanChanged,
-                params.clone(),
-                &protection,
-            )
-            .await?;
-            out.notices += usize::from(new);
-        }
+        notices.extend(recipients.map(|m| notify::Notice {
+            case_id,
+            about: about.clone(),
+            recipient: notify::member(m),
+            kind: Kind::PlanChanged,
+            params: params.clone(),
+            protection: protection.clone(),
+        }));
     }
     out.case = case;
     out.members = members;
     out.visits = visits;
-    Ok(out)
+    Ok((out, notices))
 }
 
 /// Whether the plan's computed scope is in force from this very stamp: the case version, the policy

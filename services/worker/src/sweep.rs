@@ -15,7 +15,7 @@
 use crate::Ctx;
 use crate::error::JobError;
 use crate::jobs::Job;
-use crate::notify;
+use crate::notify::{self, Notice};
 use crate::queue::Also;
 use crate::store::{BatchCounts, SweepRecord};
 use chrono::{Duration as Days, Utc};
@@ -183,18 +183,32 @@ pub async fn batch(
     // The whole batch read and written in a few calls; each case's scopes and notices on its own.
     let (as_of, read) = crate::recompute::read(ctx, agency, case_ids).await?;
     let mut done = crate::recompute::recompute_all(ctx, agency, as_of, read, None, retry).await?;
+    let mut reminders = Vec::new();
     for &case_id in case_ids {
         match done.remove(&case_id) {
             // Gone since it was planned, or not open: nothing to do.
             None | Some(Ok(None)) => counts.cases_done += 1,
             Some(Ok(Some(r))) => {
                 counts.cases_done += 1;
-                remind(ctx, agency, case_id, &r, &mut counts).await?;
+                reminders.extend(remind(ctx, agency, case_id, &r, &mut counts));
             }
             Some(Err(e)) => {
                 counts.cases_failed += 1;
                 tracing::warn!(sweep = %sweep_id, case = %case_id, reason = %e, "a case could not be recomputed");
             }
+        }
+    }
+    // Every case's reminders in a few calls.
+    let (counters, notices): (Vec<Reminder>, Vec<Notice>) = reminders.into_iter().unzip();
+    for (counter, sent) in counters
+        .into_iter()
+        .zip(notify::send_all(ctx, agency, notices).await?)
+    {
+        let new = i64::from(sent?);
+        match counter {
+            Reminder::ReviewDue => counts.review_reminders += new,
+            Reminder::ReviewOverdue => counts.escalations += new,
+            Reminder::Visit => counts.visit_reminders += new,
         }
     }
     ctx.store
@@ -216,14 +230,22 @@ fn review_text(r: &cpb::Review) -> &'static str {
     }
 }
 
-/// The reminders and flags of one case.
-async fn remind(
+/// What a reminder counts as in a batch's counts.
+enum Reminder {
+    ReviewDue,
+    ReviewOverdue,
+    Visit,
+}
+
+/// The reminders of one case, to send with the batch's others; its flags counted.
+fn remind(
     ctx: &Ctx,
     agency: &str,
     case_id: Uuid,
     r: &crate::recompute::Recomputed,
     counts: &mut BatchCounts,
-) -> Result<(), JobError> {
+) -> Vec<(Reminder, Notice)> {
+    let mut out = Vec::new();
     let now = Utc::now();
     let today = oslo_date(now);
     let policy = &ctx.policy.reviews;
@@ -246,19 +268,17 @@ async fn remind(
             behind = true;
         }
         if due >= today && due <= remind_until && !caseworker.is_empty() {
-            let about = format!("review_due/{}/{due}", review.id);
-            let new = notify::send(
-                ctx,
-                agency,
-                case_id,
-                &about,
-                notify::staff(caseworker),
-                Kind::ReviewDue,
-                params,
-                &r.protection,
-            )
-            .await?;
-            counts.review_reminders += i64::from(new);
+            out.push((
+                Reminder::ReviewDue,
+                Notice {
+                    case_id,
+                    about: format!("review_due/{}/{due}", review.id),
+                    recipient: notify::staff(caseworker),
+                    kind: Kind::ReviewDue,
+                    params,
+                    protection: r.protection.clone(),
+                },
+            ));
         } else if due <= escalate_from {
             let Some(lead) = ctx
                 .config
@@ -267,19 +287,17 @@ async fn remind(
             else {
                 continue;
             };
-            let about = format!("review_overdue/{}/{due}", review.id);
-            let new = notify::send(
-                ctx,
-                agency,
-                case_id,
-                &about,
-                notify::staff(lead),
-                Kind::ReviewOverdue,
-                params,
-                &r.protection,
-            )
-            .await?;
-            counts.escalations += i64::from(new);
+            out.push((
+                Reminder::ReviewOverdue,
+                Notice {
+                    case_id,
+                    about: format!("review_overdue/{}/{due}", review.id),
+                    recipient: notify::staff(lead),
+                    kind: Kind::ReviewOverdue,
+                    params,
+                    protection: r.protection.clone(),
+                },
+            ));
         }
     }
     if behind {
@@ -305,21 +323,20 @@ async fn remind(
         params.insert("place".to_owned(), notify::place_text(v.frame.as_ref()));
         let about = format!("visit_reminder/{}/{}", v.id, start.timestamp());
         for m in notify::visit_recipients(v, &r.members) {
-            let new = notify::send(
-                ctx,
-                agency,
-                case_id,
-                &about,
-                notify::member(m),
-                Kind::VisitReminder,
-                params.clone(),
-                &r.protection,
-            )
-            .await?;
-            counts.visit_reminders += i64::from(new);
+            out.push((
+                Reminder::Visit,
+                Notice {
+                    case_id,
+                    about: about.clone(),
+                    recipient: notify::member(m),
+                    kind: Kind::VisitReminder,
+                    params: params.clone(),
+                    protection: r.protection.clone(),
+                },
+            ));
         }
     }
-    Ok(())
+    out
 }
 
 /// `landsby-worker sweep --once`: migrates the worker's database, starts a sweep of every agency,

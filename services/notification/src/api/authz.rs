@@ -14,6 +14,7 @@ const STAFF_AND_PORTALS: &[Role] = &[Role::Caseworker, Role::TeamLead, Role::Por
 landsby_platform::rpc_table! {
     "landsby.notification.v1.NotificationService";
     SendNotification => STAFF_AND_WORKER,
+    BatchSendNotifications => &[Role::Service],
     GetNotification => STAFF_AND_PORTALS,
     ListNotifications => STAFF,
     ListInbox => STAFF_AND_PORTALS,

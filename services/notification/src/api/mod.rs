@@ -15,7 +15,7 @@ use crate::model::{
     Channel, DeliveryRecord, DeliveryStatus, NotificationRecord, NotificationStatus, Preferences,
     channels_for,
 };
-use crate::store::{Cursor, Filter, Store, Writer};
+use crate::store::{Accepted, Accepting, Cursor, Filter, Store, Writer};
 use chrono::NaiveTime;
 use landsby_domain::Role;
 use landsby_domain::notice::{self, Kind};
@@ -26,7 +26,7 @@ use landsby_platform::pagination::{PageTokens, page_size};
 use landsby_platform::validate::{Violations, fingerprint_bytes};
 use landsby_platform::{ApiError, Caller};
 use landsby_proto::notification::{self as pb, notification_service_server::NotificationService};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
@@ -34,6 +34,8 @@ use uuid::Uuid;
 
 /// The longest idempotency key.
 const MAX_KEY: usize = 200;
+/// The most notifications one BatchSendNotifications carries.
+const MAX_BATCH: usize = 200;
 /// The most protected values one request may carry, and the longest one.
 const MAX_PROTECTED: usize = 20;
 const MAX_PROTECTED_LEN: usize = 500;
@@ -145,17 +147,212 @@ impl NotificationApi {
         recipient_id: &str,
     ) -> Result<Preferences, ApiError> {
         Ok(self
-            .store
-            .preferences(&caller.agency, recipient_id)
+            .preferences_of_all(caller, &[recipient_id])
             .await?
-            .unwrap_or_else(|| {
-                Preferences::defaults(
-                    recipient_id.to_owned(),
-                    self.channels.quiet_from,
-                    self.channels.quiet_until,
-                )
-            }))
+            .remove(recipient_id)
+            .unwrap_or_else(|| self.default_preferences(recipient_id)))
     }
+
+    /// The preferences of those of these recipients who have set them, by recipient.
+    async fn preferences_of_all(
+        &self,
+        caller: &Caller,
+        recipient_ids: &[&str],
+    ) -> Result<HashMap<String, Preferences>, ApiError> {
+        Ok(self
+            .store
+            .preferences(&caller.agency, recipient_ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.recipient_id.clone(), p))
+            .collect())
+    }
+
+    fn default_preferences(&self, recipient_id: &str) -> Preferences {
+        Preferences::defaults(
+            recipient_id.to_owned(),
+            self.channels.quiet_from,
+            self.channels.quiet_until,
+        )
+    }
+
+    /// Accepts what was asked, in one transaction: each in its recipient's language and on their
+    /// channels, written inside the store's transaction with the case's protection locked.
+    async fn accept(
+        &self,
+        caller: &Caller,
+        audit: landsby_platform::audit::AuditEntry,
+        asked: Vec<Asked>,
+    ) -> Result<Vec<Accepted>, ApiError> {
+        let ids: Vec<String> = asked.iter().map(|a| a.recipient.id()).collect();
+        let mut unique: Vec<&str> = ids.iter().map(String::as_str).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let prefs = self.preferences_of_all(caller, &unique).await?;
+        let at = audit.at;
+        let items = asked
+            .into_iter()
+            .zip(&ids)
+            .map(|(a, id)| {
+                let prefs = prefs
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| self.default_preferences(id));
+                self.accepting(caller, at, a, &prefs)
+            })
+            .collect();
+        let accepted = self.store.accept_all(&caller.agency, items, audit).await?;
+        if accepted.iter().any(|a| matches!(a, Accepted::Made(_))) {
+            self.queued.notify_one();
+        }
+        Ok(accepted)
+    }
+
+    /// The notification `a` asks for, given its recipient's preferences.
+    fn accepting(
+        &self,
+        caller: &Caller,
+        at: chrono::DateTime<chrono::Utc>,
+        a: Asked,
+        prefs: &Preferences,
+    ) -> Accepting {
+        let Asked {
+            key,
+            case_id,
+            recipient,
+            kind,
+            params,
+            protection,
+            fingerprint,
+        } = a;
+        let language = prefs
+            .language
+            .or(recipient.language)
+            .unwrap_or(Language::Nb);
+        let affiliation = recipient
+            .affiliation
+            .as_deref()
+            .and_then(Affiliation::parse);
+        let parent_side = notice::parent_side(affiliation);
+        let write: Writer = Box::new(move |secret: bool, protected: &[String]| {
+            let written = notice::render(kind, language, &params)
+                .map_err(|_| ApiError::internal("checked parameters did not render"))?;
+            if secret && parent_side {
+                let (subject, a) = notice::redact(&written.subject, protected, language);
+                let (body, b) = notice::redact(&written.body, protected, language);
+                Ok((subject, body, a || b))
+            } else {
+                Ok((written.subject, written.body, false))
+            }
+        });
+        let deliveries = channels_for(&recipient, &prefs.channels, |c| self.channels.on(c))
+            .into_iter()
+            .map(|(channel, address)| DeliveryRecord {
+                id: Uuid::now_v7(),
+                channel,
+                address,
+                status: DeliveryStatus::Pending,
+                attempts: Vec::new(),
+                next_attempt_at: at,
+                dead_reason: String::new(),
+                delivered_at: None,
+            })
+            .collect();
+        Accepting {
+            notification: NotificationRecord {
+                id: Uuid::now_v7(),
+                agency: caller.agency.clone(),
+                case_id,
+                idempotency_key: key,
+                fingerprint,
+                recipient,
+                kind: kind.as_str().to_owned(),
+                language,
+                subject: String::new(),
+                body: String::new(),
+                redacted: false,
+                status: NotificationStatus::Pending,
+                created_at: at,
+                deliveries,
+            },
+            protection,
+            write,
+        }
+    }
+}
+
+/// A notification asked for, as read from a request.
+struct Asked {
+    key: String,
+    case_id: Uuid,
+    recipient: crate::model::RecipientRecord,
+    kind: Kind,
+    params: BTreeMap<String, String>,
+    protection: (bool, Vec<String>),
+    /// What makes two requests the same ([`request_fingerprint`]).
+    fingerprint: String,
+}
+
+/// Reads a SendNotification request whose case is `case_id` (read already), its fields named
+/// `{prefix}field`; None when anything is wrong (in `v`).
+fn asked(
+    v: &mut Violations,
+    prefix: &str,
+    req: &pb::SendNotificationRequest,
+    case_id: Option<Uuid>,
+) -> Result<Option<Asked>, ApiError> {
+    let key_field = format!("{prefix}idempotency_key");
+    let key = v
+        .text(&key_field, &req.idempotency_key, MAX_KEY)
+        .filter(|k| {
+            let visible = k.bytes().all(|b| b.is_ascii_graphic());
+            if !visible {
+                v.add(
+                    key_field.as_str(),
+                    "must be visible ASCII characters (it travels in HTTP headers)",
+                );
+            }
+            visible
+        });
+    let recipient_field = format!("{prefix}recipient");
+    let recipient = v
+        .required(&recipient_field, req.recipient.as_ref())
+        .and_then(|r| convert::recipient(v, &recipient_field, r));
+    let kind = Kind::parse(&req.kind);
+    if kind.is_none() {
+        v.add(format!("{prefix}kind"), "is not a notification kind");
+    }
+    let params = parameters(&req.parameters);
+    if let Some(kind) = kind {
+        for problem in notice::check(kind, &params) {
+            v.add(format!("{prefix}{}", problem.field), problem.problem);
+        }
+    }
+    let protection =
+        convert::protection(v, &format!("{prefix}protection"), req.protection.as_ref());
+    let (Some(key), Some(case_id), Some(recipient), Some(kind), Some(protection)) =
+        (key, case_id, recipient, kind, protection)
+    else {
+        return Ok(None);
+    };
+    let fingerprint = request_fingerprint(case_id, &recipient, kind, &params, &protection)?;
+    Ok(Some(Asked {
+        key,
+        case_id,
+        recipient,
+        kind,
+        params,
+        protection,
+        fingerprint,
+    }))
+}
+
+/// The refusal of a key used before for a different notification.
+fn key_used(field: &str) -> ApiError {
+    ApiError::invalid(
+        field,
+        "was already used for a different notification; use a new key for a new one",
+    )
 }
 
 /// A recipient id: a village member's UUID or a staff member's `sub`.
@@ -192,21 +389,8 @@ impl NotificationService for NotificationApi {
         let (caller, mut call) = self.begin(&request, Rpc::SendNotification).await?;
         let on_behalf = OnBehalf::of(&request);
         let req = request.into_inner();
-        let at = call.audit.at;
         let result = async {
             let mut v = Violations::new();
-            let key = v
-                .text("idempotency_key", &req.idempotency_key, MAX_KEY)
-                .filter(|k| {
-                    let visible = k.bytes().all(|b| b.is_ascii_graphic());
-                    if !visible {
-                        v.add(
-                            "idempotency_key",
-                            "must be visible ASCII characters (it travels in HTTP headers)",
-                        );
-                    }
-                    visible
-                });
             let case_id = v.uuid("case_id", &req.case_id);
             call.audit.case_id = case_id;
             // Need to know before anything else of the request is looked at.
@@ -215,101 +399,90 @@ impl NotificationService for NotificationApi {
                     .check(&caller, &on_behalf, case_id, "case")
                     .await?;
             }
-            let recipient = v
-                .required("recipient", req.recipient.as_ref())
-                .and_then(|r| convert::recipient(&mut v, "recipient", r));
-            let kind = match Kind::parse(&req.kind) {
-                Some(kind) => Some(kind),
-                None => {
-                    v.add("kind", "is not a notification kind");
-                    None
-                }
-            };
-            let params = parameters(&req.parameters);
-            if let Some(kind) = kind {
-                for problem in notice::check(kind, &params) {
-                    v.add(problem.field, problem.problem);
-                }
-            }
-            let protection = convert::protection(&mut v, "protection", req.protection.as_ref());
+            let asked = asked(&mut v, "", &req, case_id)?;
             v.finish()?;
-            let (Some(key), Some(case_id), Some(recipient), Some(kind), Some(protection)) =
-                (key, case_id, recipient, kind, protection)
-            else {
-                return Err(ApiError::internal(
-                    "validated notification without its parts",
-                ));
-            };
-            let print = request_fingerprint(case_id, &recipient, kind, &params, &protection)?;
-            if let Some(first) = self
-                .store
-                .replay(&caller.agency, &key, &print, call.audit.clone())
-                .await?
-            {
-                return Ok(first);
-            }
-            let prefs = self.preferences_of(&caller, &recipient.id()).await?;
-            let language = prefs
-                .language
-                .or(recipient.language)
-                .unwrap_or(Language::Nb);
-            let affiliation = recipient
-                .affiliation
-                .as_deref()
-                .and_then(Affiliation::parse);
-            let parent_side = notice::parent_side(affiliation);
-            // Written inside the store's transaction, with the case's protection locked.
-            let write: Writer = Box::new(move |secret: bool, protected: &[String]| {
-                let written = notice::render(kind, language, &params)
-                    .map_err(|_| ApiError::internal("checked parameters did not render"))?;
-                if secret && parent_side {
-                    let (subject, a) = notice::redact(&written.subject, protected, language);
-                    let (body, b) = notice::redact(&written.body, protected, language);
-                    Ok((subject, body, a || b))
-                } else {
-                    Ok((written.subject, written.body, false))
-                }
-            });
-            let deliveries = channels_for(&recipient, &prefs.channels, |c| self.channels.on(c))
-                .into_iter()
-                .map(|(channel, address)| DeliveryRecord {
-                    id: Uuid::now_v7(),
-                    channel,
-                    address,
-                    status: DeliveryStatus::Pending,
-                    attempts: Vec::new(),
-                    next_attempt_at: at,
-                    dead_reason: String::new(),
-                    delivered_at: None,
-                })
-                .collect();
-            let notification = NotificationRecord {
-                id: Uuid::now_v7(),
-                agency: caller.agency.clone(),
-                case_id,
-                idempotency_key: key,
-                fingerprint: print,
-                recipient,
-                kind: kind.as_str().to_owned(),
-                language,
-                subject: String::new(),
-                body: String::new(),
-                redacted: false,
-                status: NotificationStatus::Pending,
-                created_at: at,
-                deliveries,
-            };
+            let asked = asked
+                .ok_or_else(|| ApiError::internal("validated notification without its parts"))?;
             let accepted = self
-                .store
-                .accept(notification, protection, write, call.audit.clone())
-                .await?;
-            self.queued.notify_one();
-            Ok(accepted)
+                .accept(&caller, call.audit.clone(), vec![asked])
+                .await?
+                .pop();
+            match accepted {
+                Some(Accepted::Made(n) | Accepted::Before(n)) => Ok(n),
+                Some(Accepted::KeyUsed) => Err(key_used("idempotency_key")),
+                None => Err(ApiError::internal(
+                    "an accepted notification without its answer",
+                )),
+            }
         }
         .await;
         let notification = self.auditor.write(call, result).await?;
         Ok(Response::new(pb::SendNotificationResponse {
             notification: Some(convert::notification_to(&notification)),
+        }))
+    }
+
+    async fn batch_send_notifications(
+        &self,
+        request: Request<pb::BatchSendNotificationsRequest>,
+    ) -> Result<Response<pb::BatchSendNotificationsResponse>, Status> {
+        let (caller, call) = self.begin(&request, Rpc::BatchSendNotifications).await?;
+        let on_behalf = OnBehalf::of(&request);
+        let req = request.into_inner();
+        let result = async {
+            let mut v = Violations::new();
+            if req.items.is_empty() {
+                v.add("items", "is required: at least one");
+            } else if req.items.len() > MAX_BATCH {
+                v.add("items", format!("at most {MAX_BATCH}"));
+            }
+            v.check()?;
+            let mut items = Vec::with_capacity(req.items.len());
+            for (i, item) in req.items.iter().enumerate() {
+                let prefix = format!("items[{i}].");
+                let case_id = v.uuid(&format!("{prefix}case_id"), &item.case_id);
+                if let Some(case_id) = case_id {
+                    self.access
+                        .check(&caller, &on_behalf, case_id, "case")
+                        .await?;
+                }
+                items.push(asked(&mut v, &prefix, item, case_id)?);
+            }
+            v.finish()?;
+            let items: Vec<Asked> = items.into_iter().flatten().collect();
+            let cases: Vec<Uuid> = items.iter().map(|a| a.case_id).collect();
+            let accepted = self.accept(&caller, call.audit.clone(), items).await?;
+            // What the store could not record: the items refused for a key used before.
+            for (i, (a, case_id)) in accepted.iter().zip(&cases).enumerate() {
+                if matches!(a, Accepted::KeyUsed) {
+                    let entry = landsby_platform::audit::AuditEntry {
+                        case_id: Some(*case_id),
+                        ..call.audit.clone()
+                    }
+                    .failed(&key_used(&format!("items[{i}].idempotency_key")));
+                    self.auditor.append(&entry).await?;
+                }
+            }
+            Ok(accepted)
+        }
+        .await;
+        let accepted = self.auditor.write(call, result).await?;
+        Ok(Response::new(pb::BatchSendNotificationsResponse {
+            results: accepted
+                .iter()
+                .map(|a| match a {
+                    Accepted::Made(n) | Accepted::Before(n) => pb::SentNotification {
+                        notification: Some(convert::notification_to(n)),
+                        created: matches!(a, Accepted::Made(_)),
+                        key_used: false,
+                    },
+                    Accepted::KeyUsed => pb::SentNotification {
+                        notification: None,
+                        created: false,
+                        key_used: true,
+                    },
+                })
+                .collect(),
         }))
     }
 

@@ -16,6 +16,7 @@ landsby_testkit::on_both_backends!(
     preferences_are_the_defaults_until_set_and_then_need_their_etag,
     the_inbox_is_read_and_marked_read_by_recipient,
     roles_without_access_and_other_agencies_see_nothing,
+    a_batch_is_accepted_item_by_item_in_one_call_and_refused_whole_for_bad_input,
 );
 
 async fn a_notification_is_written_in_the_recipients_language_and_reaches_the_inbox_once(
@@ -134,8 +135,8 @@ async fn bad_input_is_refused_with_field_details_and_stores_nothing(backend: Bac
     assert_eq!(
         violated_fields(&err),
         [
-            "idempotency_key",
             "case_id",
+            "idempotency_key",
             "recipient.member_id",
             "recipient.contact_points[0].value",
             "recipient.contact_points[1].value",
@@ -584,4 +585,150 @@ async fn roles_without_access_and_other_agencies_see_nothing(backend: Backend) {
             && r.resource_ids
                 .contains(&uuid::Uuid::parse_str(&n.id).unwrap())
     }));
+}
+
+async fn a_batch_is_accepted_item_by_item_in_one_call_and_refused_whole_for_bad_input(
+    backend: Backend,
+) {
+    let server = server(backend, |_| {}).await;
+    let mut worker = Client::worker(&server);
+    let first = worker
+        .send(visit_scheduled("single-1", mother()))
+        .await
+        .unwrap();
+    let mut lead = visit_scheduled("batch-2", mother());
+    lead.recipient = Some(pb::Recipient {
+        staff_subject: "teamlead-1".into(),
+        ..Default::default()
+    });
+    lead.kind = "review_overdue".into();
+    lead.parameters = params(&[("due", "2027-03-01"), ("review", "trinnvurdering")]);
+    let mut used = visit_scheduled("single-1", mother());
+    used.parameters = params(&[
+        ("start", "2027-03-09T16:00:00Z"),
+        ("duration_minutes", "90"),
+        ("place", "Biblioteket"),
+    ]);
+    let audited = landsby_testkit::audit::audit_rows(&server).await.len();
+    let results = worker
+        .send_all(vec![
+            visit_scheduled("batch-1", mother()),
+            visit_scheduled("single-1", mother()),
+            lead,
+            used,
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 4);
+    // New, in the recipient's language; the key sent before answers with its notification.
+    let made = results[0].notification.as_ref().unwrap();
+    assert!(results[0].created && !results[0].key_used);
+    assert_eq!(made.language(), common::Language::Nn);
+    assert_eq!(made.idempotency_key, "batch-1");
+    let again = results[1].notification.as_ref().unwrap();
+    assert!(!results[1].created && !results[1].key_used);
+    assert_eq!(again.id, first.id);
+    let to_lead = results[2].notification.as_ref().unwrap();
+    assert!(results[2].created);
+    assert_eq!(to_lead.language(), common::Language::Nb);
+    assert!(to_lead.body.contains("1. mars 2027"), "{}", to_lead.body);
+    // A key used for another notification: that item's answer, nothing made for it.
+    assert!(results[3].key_used && !results[3].created);
+    assert!(results[3].notification.is_none());
+    // One audit row per item: made or found, and the refusal of the used key.
+    let rows = landsby_testkit::audit::audit_rows(&server).await;
+    let rows: Vec<_> = rows[audited..]
+        .iter()
+        .filter(|r| {
+            r.rpc
+                .ends_with("NotificationService/BatchSendNotifications")
+        })
+        .collect();
+    let ok: Vec<_> = rows.iter().filter(|r| r.outcome == "OK").collect();
+    assert_eq!(ok.len(), 3, "{rows:?}");
+    for n in [made, again, to_lead] {
+        let id = uuid::Uuid::parse_str(&n.id).unwrap();
+        assert!(
+            ok.iter().any(|r| r.resource_ids == [id]
+                && r.case_id == Some(uuid::Uuid::parse_str(CASE).unwrap()))
+        );
+    }
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.outcome == "INVALID_ARGUMENT")
+            .count(),
+        1
+    );
+    assert_eq!(stored_notifications(&server).await, 3);
+    // The mother's inbox has the two made for her, once each.
+    let inbox = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let inbox = worker.inbox(MOTHER).await.unwrap();
+            if inbox.items.len() >= 2 {
+                return inbox;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(inbox.items.len(), 2);
+
+    // Bad input anywhere refuses the whole call, naming each item's fields; nothing is stored.
+    let mut bad = visit_scheduled("batch-bad", mother());
+    bad.case_id = "not-a-case".into();
+    bad.kind = "telegram".into();
+    let mut no_recipient = visit_scheduled("batch-bad-2", mother());
+    no_recipient.recipient = None;
+    let err = worker
+        .send_all(vec![
+            visit_scheduled("batch-good", mother()),
+            bad,
+            no_recipient,
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(
+        violated_fields(&err),
+        ["items[1].case_id", "items[1].kind", "items[2].recipient"]
+    );
+    let none = worker.send_all(vec![]).await.unwrap_err();
+    assert_eq!(violated_fields(&none), ["items"]);
+    let many = (0..201)
+        .map(|i| visit_scheduled(&format!("many-{i}"), mother()))
+        .collect();
+    assert_eq!(
+        violated_fields(&worker.send_all(many).await.unwrap_err()),
+        ["items"]
+    );
+    assert_eq!(
+        stored_notifications(&server).await,
+        3,
+        "nothing more stored"
+    );
+
+    // Only the worker sends batches.
+    let mut caseworker = Client::caseworker(&server);
+    assert_eq!(
+        caseworker
+            .send_all(vec![visit_scheduled("batch-cw", mother())])
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+}
+
+/// How many notifications the server's database holds.
+async fn stored_notifications(server: &landsby_testkit::TestServer) -> i64 {
+    const COUNT: &str = "SELECT COUNT(*) FROM notifications";
+    match server.db.pool() {
+        landsby_platform::db::DbPool::Postgres(p) => {
+            sqlx::query_scalar(COUNT).fetch_one(&p).await.unwrap()
+        }
+        landsby_platform::db::DbPool::Sqlite(p) => {
+            sqlx::query_scalar(COUNT).fetch_one(&p).await.unwrap()
+        }
+    }
 }

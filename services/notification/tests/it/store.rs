@@ -14,6 +14,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 landsby_testkit::on_both_backends!(
+    a_batch_answers_each_item_in_its_order_and_a_key_once_whatever_the_batch,
+    batches_over_the_same_cases_in_opposite_orders_both_finish,
     a_cases_protection_is_the_union_of_all_sends_and_each_message_is_written_with_it,
     deliveries_finishing_together_leave_their_notification_delivered,
     a_lease_that_ends_gives_the_delivery_to_the_next_sender_and_the_attempts_stay_bounded,
@@ -40,6 +42,31 @@ fn audit() -> AuditEntry {
         "SendNotification",
         landsby_platform::validate::now(),
     )
+}
+
+/// Accepts one notification that must be new.
+async fn accept(
+    store: &Arc<dyn Store>,
+    n: NotificationRecord,
+    protection: (bool, Vec<String>),
+    write: store::Writer,
+) -> Result<NotificationRecord, landsby_platform::ApiError> {
+    let agency = n.agency.clone();
+    let accepted = store
+        .accept_all(
+            &agency,
+            vec![store::Accepting {
+                notification: n,
+                protection,
+                write,
+            }],
+            audit(),
+        )
+        .await?;
+    match accepted.as_slice() {
+        [store::Accepted::Made(n)] => Ok(n.clone()),
+        other => panic!("not made: {other:?}"),
+    }
 }
 
 fn written() -> store::Writer {
@@ -88,15 +115,14 @@ fn notification(key: &str, channels: &[Channel]) -> NotificationRecord {
 async fn deliveries_finishing_together_leave_their_notification_delivered(backend: Backend) {
     let (_db, store) = open(backend).await;
     for round in 0..20 {
-        let n = store
-            .accept(
-                notification(&format!("k-{round}"), &[Channel::Inbox, Channel::Webhook]),
-                (false, vec![]),
-                written(),
-                audit(),
-            )
-            .await
-            .unwrap();
+        let n = accept(
+            &store,
+            notification(&format!("k-{round}"), &[Channel::Inbox, Channel::Webhook]),
+            (false, vec![]),
+            written(),
+        )
+        .await
+        .unwrap();
         let now = Utc::now() + Duration::seconds(1);
         let taken = store
             .claim(now, now + Duration::minutes(1), 10, 8)
@@ -118,15 +144,14 @@ async fn a_lease_that_ends_gives_the_delivery_to_the_next_sender_and_the_attempt
     backend: Backend,
 ) {
     let (_db, store) = open(backend).await;
-    store
-        .accept(
-            notification("lease", &[Channel::Webhook]),
-            (false, vec![]),
-            written(),
-            audit(),
-        )
-        .await
-        .unwrap();
+    accept(
+        &store,
+        notification("lease", &[Channel::Webhook]),
+        (false, vec![]),
+        written(),
+    )
+    .await
+    .unwrap();
     let now = Utc::now() + Duration::seconds(1);
     let first = store
         .claim(now, now + Duration::seconds(30), 10, 2)
@@ -202,17 +227,17 @@ async fn a_cases_protection_is_the_union_of_all_sends_and_each_message_is_writte
     };
     // Two senders at once: one knows the address is secret, the other only a phone number.
     let (a, b) = tokio::join!(
-        store.accept(
+        accept(
+            &store,
             for_case("p-1"),
             (true, vec!["Storgata 1".into()]),
             recording(&seen),
-            audit()
         ),
-        store.accept(
+        accept(
+            &store,
             for_case("p-2"),
             (false, vec!["+4748123456".into()]),
             recording(&seen),
-            audit()
         )
     );
     a.unwrap();
@@ -222,11 +247,96 @@ async fn a_cases_protection_is_the_union_of_all_sends_and_each_message_is_writte
     assert!(both.0, "secret once secret");
     assert_eq!(both.1.len(), 2, "{both:?}");
     // A later sender that sends no protection still writes with it.
-    store
-        .accept(for_case("p-3"), (false, vec![]), recording(&seen), audit())
+    accept(&store, for_case("p-3"), (false, vec![]), recording(&seen))
         .await
         .unwrap();
     let later = seen.lock().unwrap()[2].clone();
     assert!(later.0);
     assert_eq!(later.1.len(), 2);
+}
+
+/// Items of a batch for `cases` (each item its own key `{prefix}-{i}`), in the order given.
+fn batch(prefix: &str, cases: &[Uuid]) -> Vec<store::Accepting> {
+    cases
+        .iter()
+        .enumerate()
+        .map(|(i, case)| {
+            let mut n = notification(&format!("{prefix}-{i}"), &[Channel::Inbox]);
+            n.case_id = *case;
+            store::Accepting {
+                notification: n,
+                protection: (false, vec![]),
+                write: written(),
+            }
+        })
+        .collect()
+}
+
+async fn a_batch_answers_each_item_in_its_order_and_a_key_once_whatever_the_batch(
+    backend: Backend,
+) {
+    let (_db, store) = open(backend).await;
+    let agency = AgencyId::parse("0301").unwrap();
+    let cases: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).rev().collect();
+    let first = store
+        .accept_all(&agency, batch("b", &cases), audit())
+        .await
+        .unwrap();
+    let made: Vec<NotificationRecord> = first
+        .iter()
+        .map(|a| match a {
+            store::Accepted::Made(n) => n.clone(),
+            other => panic!("not made: {other:?}"),
+        })
+        .collect();
+    // In the order asked, though the cases are taken in their own order.
+    let keys: Vec<&str> = made.iter().map(|n| n.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["b-0", "b-1", "b-2", "b-3"]);
+    assert!(made.iter().all(|n| n.deliveries.len() == 1));
+    // Again, with a new key, a key twice in the batch and a key used for another request.
+    let mut again = batch("b", &cases);
+    again.push(batch("c", &cases[..1]).remove(0));
+    again.push(batch("c", &cases[..1]).remove(0));
+    again[1].notification.fingerprint = "another request".into();
+    let second = store.accept_all(&agency, again, audit()).await.unwrap();
+    assert_eq!(second.len(), 6);
+    match (&second[0], &second[2], &second[3]) {
+        (store::Accepted::Before(a), store::Accepted::Before(b), store::Accepted::Before(c)) => {
+            assert_eq!([a.id, b.id, c.id], [made[0].id, made[2].id, made[3].id]);
+            assert_eq!(a.deliveries.len(), 1, "found with its deliveries");
+        }
+        other => panic!("not found again: {other:?}"),
+    }
+    assert!(matches!(second[1], store::Accepted::KeyUsed));
+    let (store::Accepted::Made(c), store::Accepted::Before(c_again)) = (&second[4], &second[5])
+    else {
+        panic!("a key twice in one batch: {:?}", &second[4..]);
+    };
+    assert_eq!(c.id, c_again.id);
+    // Four made, then one more: five notifications, five deliveries.
+    let mut all = 0;
+    for case in &cases {
+        let filter = store::Filter {
+            case_id: Some(*case),
+            ..Default::default()
+        };
+        let listed = store.list(&agency, &filter, None, 100).await.unwrap();
+        all += listed.len();
+    }
+    assert_eq!(all, 5);
+}
+
+async fn batches_over_the_same_cases_in_opposite_orders_both_finish(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let agency = AgencyId::parse("0301").unwrap();
+    let cases: Vec<Uuid> = (0..20).map(|_| Uuid::now_v7()).collect();
+    let reversed: Vec<Uuid> = cases.iter().rev().copied().collect();
+    for round in 0..5 {
+        let (a, b) = tokio::join!(
+            store.accept_all(&agency, batch(&format!("up-{round}"), &cases), audit()),
+            store.accept_all(&agency, batch(&format!("down-{round}"), &reversed), audit()),
+        );
+        assert_eq!(a.unwrap().len(), 20, "round {round}");
+        assert_eq!(b.unwrap().len(), 20, "round {round}");
+    }
 }

@@ -114,6 +114,19 @@ impl Client {
             .expect("notification"))
     }
 
+    pub async fn send_all(
+        &mut self,
+        items: Vec<pb::SendNotificationRequest>,
+    ) -> Result<Vec<pb::SentNotification>, Status> {
+        let req = self.req(pb::BatchSendNotificationsRequest { items });
+        Ok(self
+            .inner
+            .batch_send_notifications(req)
+            .await?
+            .into_inner()
+            .results)
+    }
+
     pub async fn get(&mut self, id: &str) -> Result<pb::Notification, Status> {
         let req = self.req(pb::GetNotificationRequest {
             notification_id: id.into(),
