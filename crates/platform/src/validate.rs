@@ -96,15 +96,24 @@ impl Violations {
         }
     }
 
+    /// A repeated field of 1 to `max` entries (a batch's items, a list of ids): false, with the
+    /// violation added, when it is empty or longer.
+    pub fn count(&mut self, field: &str, len: usize, max: usize) -> bool {
+        if len == 0 {
+            self.add(field, "is required: at least one");
+            false
+        } else if len > max {
+            self.add(field, format!("at most {max}"));
+            false
+        } else {
+            true
+        }
+    }
+
     /// A list of 1 to `max` UUIDs without repeats (each checked as [`Violations::uuid`], named
     /// `field[i]`).
     pub fn uuids(&mut self, field: &str, values: &[String], max: usize) -> Option<Vec<Uuid>> {
-        if values.is_empty() {
-            self.add(field, "is required: at least one");
-            return None;
-        }
-        if values.len() > max {
-            self.add(field, format!("at most {max}"));
+        if !self.count(field, values.len(), max) {
             return None;
         }
         let before = self.0.len();
@@ -475,5 +484,26 @@ mod tests {
         );
         assert!(v.uuid("b", "0190a8f058c37cc29f3e2b0f1c5d7a10").is_none());
         assert!(v.uuid("c", "").is_none());
+    }
+
+    #[test]
+    fn a_list_holds_one_to_max_entries() {
+        let mut v = Violations::new();
+        assert!(v.count("items", 1, 3));
+        assert!(v.count("items", 3, 3));
+        assert!(v.is_empty());
+        assert!(!v.count("empty", 0, 3));
+        assert!(!v.count("long", 4, 3));
+        let said: Vec<_> =
+            v.0.iter()
+                .map(|f| (f.field.as_str(), f.description.as_str()))
+                .collect();
+        assert_eq!(
+            said,
+            [
+                ("empty", "is required: at least one"),
+                ("long", "at most 3")
+            ]
+        );
     }
 }

@@ -394,12 +394,7 @@ fn batch_items<R, T>(
 where
     T: CaseItem,
 {
-    if items.is_empty() {
-        v.add("items", "is required: at least one");
-        return None;
-    }
-    if items.len() > MAX_BATCH_SYNC {
-        v.add("items", format!("at most {MAX_BATCH_SYNC}"));
+    if !v.count("items", items.len(), MAX_BATCH_SYNC) {
         return None;
     }
     let before = v.is_empty();

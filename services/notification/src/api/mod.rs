@@ -431,11 +431,7 @@ impl NotificationService for NotificationApi {
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
-            if req.items.is_empty() {
-                v.add("items", "is required: at least one");
-            } else if req.items.len() > MAX_BATCH {
-                v.add("items", format!("at most {MAX_BATCH}"));
-            }
+            v.count("items", req.items.len(), MAX_BATCH);
             v.check()?;
             let mut items = Vec::with_capacity(req.items.len());
             for (i, item) in req.items.iter().enumerate() {

@@ -209,11 +209,7 @@ impl VisitationApi {
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
-            if req.items.is_empty() {
-                v.add("items", "is required: at least one");
-            } else if req.items.len() > MAX_BATCH_SCOPES {
-                v.add("items", format!("at most {MAX_BATCH_SCOPES}"));
-            }
+            v.count("items", req.items.len(), MAX_BATCH_SCOPES);
             v.check()?;
             let mut seen = std::collections::HashSet::new();
             let mut items = Vec::with_capacity(req.items.len());
