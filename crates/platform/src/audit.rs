@@ -114,11 +114,10 @@ where
     if entries.is_empty() {
         return Ok(());
     }
-    // One group of placeholders per row (numbers only: the values are bound).
-    let groups: Vec<String> = (0..entries.len())
-        .map(|row| format!("({})", crate::db::placeholders(row * COLUMNS + 1, COLUMNS)))
-        .collect();
-    let sql = format!("{INSERT} VALUES {}", groups.join(", "));
+    let sql = format!(
+        "{INSERT} VALUES {}",
+        crate::db::value_rows(1, entries.len(), COLUMNS)
+    );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for entry in entries {
         query = query

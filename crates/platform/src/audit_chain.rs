@@ -10,7 +10,7 @@
 //! sealer sees a row older than twice that, every row with a lower id has committed or never will;
 //! the sealer stops at the first row that is younger and seals only an unbroken prefix.
 
-use crate::db::{DbPool, Dialect, placeholders};
+use crate::db::{DbPool, Dialect, value_rows};
 use crate::error::ApiError;
 use crate::server::Shutdown;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -120,12 +120,9 @@ where
         return Ok(0);
     }
     let now = crate::validate::now();
-    let groups: Vec<String> = (0..ready.len())
-        .map(|i| format!("({})", placeholders(i * 3 + 1, 3)))
-        .collect();
     let sql = format!(
         "INSERT INTO audit_seals (row_id, chain_hash, sealed_at) VALUES {}",
-        groups.join(", ")
+        value_rows(1, ready.len(), 3)
     );
     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
     for row in &ready {

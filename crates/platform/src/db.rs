@@ -285,6 +285,15 @@ pub fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// `rows` groups of `width` numbered placeholders from `$first` on (`($1, $2), ($3, $4)`), for a
+/// multi-row `VALUES`: only numbers go into the statement's text; the values are bound row by row.
+pub fn value_rows(first: usize, rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", placeholders(first + row * width, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A migration error, without anything a database might quote.
 pub fn describe_migrate_error(err: &sqlx::migrate::MigrateError) -> String {
     use sqlx::migrate::MigrateError;
@@ -490,6 +499,13 @@ fn kind(err: &sqlx::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_on_from_the_first() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(value_rows(2, 2, 3), "($2, $3, $4), ($5, $6, $7)");
+        assert_eq!(value_rows(1, 0, 3), "");
+    }
 
     #[test]
     fn codes_are_read_as_their_own_database_means_them() {

@@ -45,13 +45,18 @@ pub struct Event<'a> {
     pub payload: Vec<u8>,
 }
 
-const INSERT: &str = "INSERT INTO events (event_id, agency, case_id, occurred_at, kind, payload) \
-    VALUES ($1, $2, $3, $4, $5, $6)";
+const INSERT: &str =
+    "INSERT INTO events (event_id, agency, case_id, occurred_at, kind, payload) VALUES ";
+/// The columns of [`INSERT`], one placeholder each per event.
+const COLUMNS: usize = 6;
+/// Events written by one statement (well under either database's parameter limit).
+const INSERT_CHUNK: usize = 500;
 const AFTER: &str = "SELECT sequence, payload FROM events WHERE agency = $1 AND sequence > $2 \
     ORDER BY sequence LIMIT $3";
 
-/// Appends `event` in the transaction on `conn`.
-pub async fn append<DB>(conn: &mut DB::Connection, event: Event<'_>) -> Result<(), ApiError>
+/// Appends `events` in the transaction on `conn`, in their order: the feed of each agency locked
+/// once (agencies in name order), then [`INSERT_CHUNK`] events a statement.
+async fn append_all<DB>(conn: &mut DB::Connection, events: Vec<Event<'_>>) -> Result<(), ApiError>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -61,16 +66,26 @@ where
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
 {
-    crate::db::lock::<DB>(conn, "outbox", event.agency).await?;
-    sqlx::query(INSERT)
-        .bind(event.event_id)
-        .bind(event.agency.to_owned())
-        .bind(event.case_id)
-        .bind(event.at)
-        .bind(event.kind.to_owned())
-        .bind(event.payload)
-        .execute(&mut *conn)
-        .await?;
+    let agencies: std::collections::BTreeSet<&str> = events.iter().map(|e| e.agency).collect();
+    for agency in agencies {
+        crate::db::lock::<DB>(conn, "outbox", agency).await?;
+    }
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<Event<'_>> = events.by_ref().take(INSERT_CHUNK).collect();
+        let sql = format!("{INSERT}{}", crate::db::value_rows(1, chunk.len(), COLUMNS));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in chunk {
+            query = query
+                .bind(event.event_id)
+                .bind(event.agency.to_owned())
+                .bind(event.case_id)
+                .bind(event.at)
+                .bind(event.kind.to_owned())
+                .bind(event.payload);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -97,9 +112,7 @@ where
 {
     crate::audit::append_all(&mut *tx, audit).await?;
     let emitted = !events.is_empty();
-    for event in events {
-        append::<DB>(&mut tx, event).await?;
-    }
+    append_all::<DB>(&mut tx, events).await?;
     tx.commit().await?;
     if emitted {
         feed.committed();
