@@ -495,6 +495,7 @@ impl From<ConferenceRow> for ConferenceRecord {
 
 #[derive(sqlx::FromRow)]
 pub struct VisitFactRow {
+    pub case_id: Uuid,
     pub visit_id: Uuid,
     pub parent_id: Uuid,
     pub started_at: DateTime<Utc>,

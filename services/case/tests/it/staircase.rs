@@ -31,6 +31,7 @@ landsby_testkit::on_both_backends!(
     visit_facts_are_replaced_only_by_a_newer_feed_position,
     the_worker_reads_many_cases_in_one_call_each_with_its_own_audit_row,
     the_worker_syncs_many_cases_in_one_transaction_all_or_nothing,
+    batches_over_the_same_cases_in_opposite_orders_both_finish,
     the_feed_streams_the_backlog_then_live_events_and_resumes_anywhere,
     the_feed_is_the_workers_and_shows_only_its_agency,
     every_new_rpc_refuses_roles_without_access_and_malformed_ids,
@@ -1486,6 +1487,7 @@ async fn the_worker_syncs_many_cases_in_one_transaction_all_or_nothing(backend: 
         },
         facts(&cases[0], &mothers[0].id, 2, 20),
     ];
+    let sent = items.clone();
     let req = w.req(pb::BatchSyncVisitFactsRequest { items });
     let got = w
         .inner
@@ -1504,6 +1506,31 @@ async fn the_worker_syncs_many_cases_in_one_transaction_all_or_nothing(backend: 
         cases[1].version + 1
     );
     assert_eq!(cw.get(&third.id).await.unwrap().version, third.version);
+    // The batch kept each case's facts and moved each position, the third's too: the same facts
+    // later say nothing new, and other facts as of a position before the batch's are too old.
+    let later = |item: &pb::VisitFactsItem| pb::VisitFactsItem {
+        as_of_sequence: 21,
+        ..item.clone()
+    };
+    let req = w.req(pb::BatchSyncVisitFactsRequest {
+        items: vec![
+            later(&sent[2]),
+            later(&sent[0]),
+            facts(&third, &mothers[2].id, 1, 15),
+        ],
+    });
+    let got = w
+        .inner
+        .batch_sync_visit_facts(req)
+        .await
+        .unwrap()
+        .into_inner();
+    let applied: Vec<bool> = got.results.iter().map(|r| r.applied).collect();
+    assert_eq!(applied, [false, false, false]);
+    assert_eq!(
+        cw.get(&cases[0].id).await.unwrap().version,
+        cases[0].version + 1
+    );
 
     let mut now = Vec::new();
     for c in &cases {
@@ -1564,10 +1591,11 @@ async fn the_worker_syncs_many_cases_in_one_transaction_all_or_nothing(backend: 
     let mut facts_ok = of("BatchSyncVisitFacts", "OK");
     facts_ok.sort();
     let mut expected = vec![id(&cases[0]), id(&cases[1]), id(&third), id(&third)];
+    expected.extend([id(&cases[0]), id(&cases[1]), id(&third)]);
     expected.sort();
     assert_eq!(
         facts_ok, expected,
-        "the third case once alone, then once in the batch"
+        "the third case once alone, then in each of the two batches"
     );
     assert_eq!(of("BatchSyncVisitFacts", "NOT_FOUND"), [None, None]);
     assert_eq!(of("BatchSyncDueReviews", "OK").len(), 4);
@@ -1622,6 +1650,51 @@ async fn the_worker_syncs_many_cases_in_one_transaction_all_or_nothing(backend: 
         cw.reviews(&now[0].id, pb::ReviewStatus::Unspecified).await[0].computed_key,
         "a"
     );
+}
+
+/// Two workers' batches over the same cases, one in the reverse order of the other, again and
+/// again: each call locks its cases in one order, so neither waits on the other in a circle
+/// (PostgreSQL would end one with a deadlock).
+async fn batches_over_the_same_cases_in_opposite_orders_both_finish(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let mut cases = Vec::new();
+    for _ in 0..20 {
+        cases.push(cw.create(new_case()).await.unwrap().id);
+    }
+    for round in 0..5_i64 {
+        let items = |ids: &[String], sequence: i64| -> Vec<pb::VisitFactsItem> {
+            ids.iter()
+                .map(|id| pb::VisitFactsItem {
+                    case_id: id.clone(),
+                    as_of_sequence: sequence,
+                    frame_complete: sequence % 2 == 0,
+                    visits: vec![],
+                })
+                .collect()
+        };
+        let reversed: Vec<String> = cases.iter().rev().cloned().collect();
+        let mut ahead = worker(&server);
+        let mut behind = worker(&server);
+        let a = ahead.req(pb::BatchSyncVisitFactsRequest {
+            items: items(&cases, 2 * round + 1),
+        });
+        let b = behind.req(pb::BatchSyncVisitFactsRequest {
+            items: items(&reversed, 2 * round + 2),
+        });
+        let (a, b) = tokio::join!(
+            ahead.inner.batch_sync_visit_facts(a),
+            behind.inner.batch_sync_visit_facts(b)
+        );
+        assert_eq!(a.unwrap().into_inner().results.len(), 20);
+        assert_eq!(b.unwrap().into_inner().results.len(), 20);
+    }
+    // Each case holds what the last round's later call said (its frame complete, no visits):
+    // the same again says nothing new.
+    let mut w = worker(&server);
+    for id in &cases {
+        assert!(!w.facts(id, 11, vec![]).await.unwrap());
+    }
 }
 
 async fn collect(

@@ -55,8 +55,6 @@ const INSERT_DECISION: &str = concat!(
     decision_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 );
-/// Followed by one placeholder per case and `)`.
-const SNAPSHOT_CASES: &str = concat!("SELECT ", case_columns!(), " FROM cases WHERE id IN (");
 const SNAPSHOT_MEMBERS: &str = concat!(
     "SELECT ",
     member_columns!(),
@@ -275,7 +273,7 @@ where
     async fn snapshots(&self, agency: &AgencyId, ids: &[Uuid]) -> Result<Vec<Snapshot>, ApiError> {
         // One transaction: every table as of the same moment.
         let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_READ).await?;
-        let cases: Vec<CaseRow> = Self::rows_of_cases(&mut tx, SNAPSHOT_CASES, ids, ")").await?;
+        let cases: Vec<CaseRow> = Self::rows_of_cases(&mut tx, super::CASES_IN, ids, ")").await?;
         // The ids are bound as given; a case of another agency is not here.
         let cases: Vec<CaseRow> = cases
             .into_iter()

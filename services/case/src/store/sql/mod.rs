@@ -24,7 +24,7 @@ use landsby_domain::AgencyId;
 use landsby_domain::readiness::Facts;
 use landsby_platform::ApiError;
 use landsby_platform::audit::AuditEntry;
-use landsby_platform::db::{Dialect, placeholders};
+use landsby_platform::db::{Dialect, placeholders, value_rows};
 use landsby_platform::idempotency::ClaimRow;
 use landsby_platform::outbox::{self, Feed};
 use landsby_platform::validate::timestamp_to_proto;
@@ -33,6 +33,7 @@ use prost::Message;
 use sqlx::query::Query;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// The store over a pool of either database.
@@ -104,12 +105,13 @@ const SELECT_REVIEW: &str = concat!(
     review_columns!(),
     " FROM reviews WHERE case_id = $1 AND id = $2"
 );
-const INSERT_REVIEW: &str = concat!(
-    "INSERT INTO reviews (",
-    review_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-);
-/// Same parameter order as INSERT_REVIEW.
+/// Followed by one group of [`REVIEW_COLUMNS`] placeholders per review.
+const INSERT_REVIEWS: &str = concat!("INSERT INTO reviews (", review_columns!(), ") VALUES ");
+/// The columns of a review, as [`SqlCaseStore::bind_review`] binds them.
+const REVIEW_COLUMNS: usize = 12;
+/// Reviews inserted by one statement (well under either database's parameter limit).
+const REVIEWS_CHUNK: usize = 400;
+/// Same parameter order as INSERT_REVIEWS.
 const UPDATE_REVIEW: &str = "UPDATE reviews SET case_id = $2, kind = $3, due_date = $4, status = $5, \
     note = $6, computed_key = $7, outcome = $8, decision_status = $9, version = $10, created_at = $11, \
     updated_at = $12 WHERE id = $1";
@@ -118,13 +120,29 @@ const COMPLETED_REVIEWS: &str = concat!(
     review_columns!(),
     " FROM reviews WHERE case_id = $1 AND status = 'completed' ORDER BY id"
 );
-const VISIT_FACTS: &str = "SELECT visit_id, parent_id, started_at, outcome, concern, foster_parents_involved \
-    FROM visit_facts WHERE case_id = $1 ORDER BY started_at, visit_id";
+const VISIT_FACTS: &str = "SELECT case_id, visit_id, parent_id, started_at, outcome, concern, \
+    foster_parents_involved FROM visit_facts WHERE case_id = $1 ORDER BY started_at, visit_id";
+/// Followed by one placeholder per case, then [`VISIT_FACTS_OF_CASES_END`].
+const VISIT_FACTS_OF_CASES: &str = "SELECT case_id, visit_id, parent_id, started_at, outcome, \
+    concern, foster_parents_involved FROM visit_facts WHERE case_id IN (";
+const VISIT_FACTS_OF_CASES_END: &str = ") ORDER BY case_id, started_at, visit_id";
+/// Followed by one placeholder per case and the end of the statement.
+const CASES_IN: &str = concat!("SELECT ", case_columns!(), " FROM cases WHERE id IN (");
 const PLAN_COUNTS: &str = "SELECT \
     (SELECT COUNT(*) FROM follow_up_goals WHERE case_id = $1 AND status = 'active') AS active_goals, \
     (SELECT COUNT(*) FROM conferences WHERE case_id = $1 AND held_on IS NOT NULL) AS conferences_held, \
     (SELECT COUNT(*) FROM care_tasks WHERE case_id = $1) AS care_tasks";
 type Q<'q, DB> = Query<'q, DB, <DB as Database>::Arguments>;
+
+/// `UPDATE cases SET {set} …` for `rows` cases in one statement: each row's placeholders are the
+/// case id (`v.column1`) and then `width - 1` values (`v.column2`, …) that `set` assigns from. The
+/// statement is only numbers and the caller's constant `set`; the values are bound row by row.
+fn update_cases(set: &str, rows: usize, width: usize) -> String {
+    format!(
+        "UPDATE cases SET {set} FROM (VALUES {}) AS v WHERE cases.id = v.column1",
+        value_rows(1, rows, width)
+    )
+}
 
 /// One case changed in a transaction that changes several: the case after, its events, and the ids
 /// the change touched (for its audit row).
@@ -281,6 +299,47 @@ where
         Self::load_case(conn, agency, id, true)
             .await?
             .ok_or_else(|| not_found("case"))
+    }
+
+    /// This agency's cases `ids` (no repeats), with their decisions, locked for the rest of the
+    /// transaction in id order, so two batches never wait on each other in a circle. Not found when
+    /// any is not this agency's.
+    async fn locked_cases(
+        conn: &mut DB::Connection,
+        agency: &AgencyId,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, CaseRecord>, ApiError> {
+        let end = format!(") ORDER BY id{}", DB::FOR_UPDATE);
+        let rows: Vec<CaseRow> = Self::rows_of_cases(conn, CASES_IN, ids, &end).await?;
+        let rows: Vec<CaseRow> = rows
+            .into_iter()
+            .filter(|c| c.agency == agency.as_str())
+            .collect();
+        if rows.len() != ids.len() {
+            return Err(not_found("case"));
+        }
+        let mut decisions = group_decisions(Self::decisions_of(conn, &rows).await?);
+        rows.into_iter()
+            .map(|row| {
+                let own = decisions.remove(&row.id).unwrap_or_default();
+                row.into_record(own).map(|case| (case.id, case))
+            })
+            .collect()
+    }
+
+    /// The visit facts of several cases, by case, each by start and then visit id.
+    async fn visit_facts_of(
+        conn: &mut DB::Connection,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<crate::model::VisitFact>>, ApiError> {
+        let rows: Vec<VisitFactRow> =
+            Self::rows_of_cases(conn, VISIT_FACTS_OF_CASES, ids, VISIT_FACTS_OF_CASES_END).await?;
+        let mut by_case: HashMap<Uuid, Vec<crate::model::VisitFact>> = HashMap::new();
+        for row in rows {
+            let case_id = row.case_id;
+            by_case.entry(case_id).or_default().push(row.into_record()?);
+        }
+        Ok(by_case)
     }
 
     /// An open case of this agency, locked for the rest of the transaction.
@@ -454,13 +513,22 @@ where
             .bind(r.updated_at)
     }
 
-    async fn insert_review(
+    /// Inserts `reviews`, [`REVIEWS_CHUNK`] a statement.
+    async fn insert_reviews(
         conn: &mut DB::Connection,
-        review: &ReviewRecord,
+        reviews: &[ReviewRecord],
     ) -> Result<(), ApiError> {
-        Self::bind_review(sqlx::query(INSERT_REVIEW), review)
-            .execute(&mut *conn)
-            .await?;
+        for chunk in reviews.chunks(REVIEWS_CHUNK) {
+            let sql = format!(
+                "{INSERT_REVIEWS}{}",
+                value_rows(1, chunk.len(), REVIEW_COLUMNS)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for review in chunk {
+                query = Self::bind_review(query, review);
+            }
+            query.execute(&mut *conn).await?;
+        }
         Ok(())
     }
 
@@ -604,11 +672,8 @@ where
 }
 
 /// The board decisions of several cases, by case.
-fn group_decisions(
-    decisions: Vec<BoardDecisionRecord>,
-) -> std::collections::HashMap<Uuid, Vec<BoardDecisionRecord>> {
-    let mut by_case: std::collections::HashMap<Uuid, Vec<BoardDecisionRecord>> =
-        std::collections::HashMap::new();
+fn group_decisions(decisions: Vec<BoardDecisionRecord>) -> HashMap<Uuid, Vec<BoardDecisionRecord>> {
+    let mut by_case: HashMap<Uuid, Vec<BoardDecisionRecord>> = HashMap::new();
     for decision in decisions {
         by_case.entry(decision.case_id).or_default().push(decision);
     }

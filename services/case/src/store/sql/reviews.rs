@@ -1,7 +1,7 @@
 //! [`ReviewStore`]: reviews and their decisions, readiness facts, and the worker's derived data.
 
 use super::CaseChange;
-use super::{SqlCaseStore, limit, not_found};
+use super::{SqlCaseStore, limit, not_found, update_cases};
 use crate::model::{
     ConferenceAction, ContactPoint, DecisionStatus, Idempotency, NewReview, ReviewFilter,
     ReviewOutcome, ReviewRecord, ReviewStatus, Settle, Standing,
@@ -17,12 +17,12 @@ use landsby_domain::policy::newer_stamp;
 use landsby_domain::readiness::Facts;
 use landsby_platform::ApiError;
 use landsby_platform::audit::{self, AuditEntry};
-use landsby_platform::db::Dialect;
+use landsby_platform::db::{Dialect, placeholders, value_rows};
 use landsby_platform::idempotency::{self, Claim, ClaimRow};
 use landsby_proto::case::{self as pb, case_event::Change as EventChange};
 use sqlx::types::Json;
-use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
-use std::collections::HashMap;
+use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Type};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 const OTHER_PENDING_DECISION: &str = concat!(
@@ -37,19 +37,33 @@ const LIST_REVIEWS: &str = concat!(
      AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR due_date > $4 OR (due_date = $4 AND id > $5)) \
      ORDER BY due_date, id LIMIT $6"
 );
+/// Followed by one placeholder per case, then [`COMPUTED_REVIEWS_END`].
 const COMPUTED_REVIEWS: &str = concat!(
     "SELECT ",
     review_columns!(),
-    " FROM reviews WHERE case_id = $1 AND computed_key IS NOT NULL AND status IN ('scheduled', 'completed') \
-     ORDER BY due_date, id"
+    " FROM reviews WHERE computed_key IS NOT NULL AND status IN ('scheduled', 'completed') \
+     AND case_id IN ("
 );
+const COMPUTED_REVIEWS_END: &str = ") ORDER BY case_id, due_date, id";
 const INSERT_STEP_HISTORY: &str = "INSERT INTO step_history \
     (id, case_id, review_id, from_step, to_step, from_goal, to_goal, decided_by, approved_by, changed_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-const DELETE_VISIT_FACTS: &str = "DELETE FROM visit_facts WHERE case_id = $1";
-const INSERT_VISIT_FACT: &str = "INSERT INTO visit_facts \
-    (case_id, visit_id, parent_id, started_at, outcome, concern, foster_parents_involved) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// Followed by one placeholder per case and `)`.
+const DELETE_VISIT_FACTS: &str = "DELETE FROM visit_facts WHERE case_id IN (";
+/// Followed by one group of [`VISIT_FACT_COLUMNS`] placeholders per visit.
+const INSERT_VISIT_FACTS: &str = "INSERT INTO visit_facts \
+    (case_id, visit_id, parent_id, started_at, outcome, concern, foster_parents_involved) VALUES ";
+const VISIT_FACT_COLUMNS: usize = 7;
+/// Visit facts inserted by one statement (well under either database's parameter limit).
+const VISIT_FACTS_CHUNK: usize = 500;
+/// Where the due reviews were last computed from: the case id and the stamp's three values.
+const SET_DUE_REVIEWS_STAMP: &str = "due_reviews_case_version = v.column2, \
+    due_reviews_policy_version = v.column3, due_reviews_computed_on = v.column4";
+/// The visit facts' position and what moves with them: the case id and four values.
+const SET_VISIT_FACTS: &str = "visit_facts_sequence = v.column2, frame_complete = v.column3, \
+    version = v.column4, updated_at = v.column5";
+/// Cases one narrow update writes (well under either database's parameter limit).
+const CASES_CHUNK: usize = 500;
 
 fn reviews_changed(ids: &[Uuid]) -> EventChange {
     EventChange::ReviewsChanged(pb::ReviewsChanged {
@@ -130,7 +144,7 @@ where
             created_at: audit.at,
             updated_at: audit.at,
         };
-        Self::insert_review(&mut tx, &review).await?;
+        Self::insert_reviews(&mut tx, std::slice::from_ref(&review)).await?;
         Self::bump(&mut tx, &mut case, audit.at).await?;
         audit.resource_ids = vec![id];
         self.commit_change(tx, &case, &audit, vec![reviews_changed(&[id])])
@@ -278,30 +292,35 @@ where
         audit: AuditEntry,
     ) -> Result<Vec<(bool, Vec<ReviewRecord>)>, ApiError> {
         let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
-        let mut out = vec![None; items.len()];
+        // Set-based: the cases locked and their computed reviews read with one statement each, the
+        // new reviews inserted and the stamps moved with one each; only a changed review alone.
+        let ids = case_ids(&items, |item| item.case_id);
+        let mut cases = Self::locked_cases(&mut tx, agency, &ids).await?;
+        let rows: Vec<ReviewRow> =
+            Self::rows_of_cases(&mut tx, COMPUTED_REVIEWS, &ids, COMPUTED_REVIEWS_END).await?;
+        let mut computed: HashMap<Uuid, Vec<ReviewRecord>> = HashMap::new();
+        for row in rows {
+            let review = row.into_record()?;
+            computed.entry(review.case_id).or_default().push(review);
+        }
+        let mut out = Vec::with_capacity(items.len());
         let mut changes = Vec::with_capacity(items.len());
-        // Cases locked in id order, so two batches never wait on each other in a circle.
-        for (index, item) in in_case_order(items, |item| item.case_id) {
+        let mut inserted: Vec<ReviewRecord> = Vec::new();
+        let mut stamped: Vec<(Uuid, i64, String, NaiveDate)> = Vec::new();
+        for (index, item) in items.into_iter().enumerate() {
             let DueReviewsSync {
                 case_id,
                 stamp,
                 reviews,
             } = item;
-            let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
+            let mut case = cases.remove(&case_id).ok_or_else(|| not_found("case"))?;
             if stamp.0 > case.version {
                 return Err(ApiError::invalid(
                     format!("items[{index}].case_version"),
                     "is newer than the case: compute from a version the case has had",
                 ));
             }
-            let rows: Vec<ReviewRow> = sqlx::query_as(COMPUTED_REVIEWS)
-                .bind(case_id)
-                .fetch_all(&mut *tx)
-                .await?;
-            let existing = rows
-                .into_iter()
-                .map(ReviewRow::into_record)
-                .collect::<Result<Vec<_>, _>>()?;
+            let existing = computed.remove(&case_id).unwrap_or_default();
             let applies = case.status == landsby_domain::CaseStatus::Open
                 && newer_stamp(
                     stamp.0,
@@ -373,14 +392,14 @@ where
                         created_at: audit.at,
                         updated_at: audit.at,
                     };
-                    Self::insert_review(&mut tx, &review).await?;
                     changed.push(review.id);
+                    inserted.push(review.clone());
                     scheduled.push(review);
                 }
                 // Derived data: the stamp moves, the case's version does not.
                 let (version, policy, on) = stamp;
+                stamped.push((case_id, version, policy.clone(), on));
                 case.due_reviews_stamp = Some((version, policy, Some(on)));
-                Self::save_case(&mut tx, &case).await?;
             } else {
                 scheduled = existing
                     .into_iter()
@@ -393,16 +412,31 @@ where
             } else {
                 vec![reviews_changed(&changed)]
             };
-            let change = CaseChange {
+            out.push((applies, scheduled));
+            changes.push(CaseChange {
                 case,
                 events,
                 resources: changed,
-            };
-            out[index] = Some((applies, scheduled));
-            changes.push(change);
+            });
+        }
+        Self::insert_reviews(&mut tx, &inserted).await?;
+        for chunk in stamped.chunks(CASES_CHUNK) {
+            let mut query = sqlx::query(AssertSqlSafe(update_cases(
+                SET_DUE_REVIEWS_STAMP,
+                chunk.len(),
+                4,
+            )));
+            for (case_id, version, policy, on) in chunk {
+                query = query
+                    .bind(*case_id)
+                    .bind(*version)
+                    .bind(policy.clone())
+                    .bind(*on);
+            }
+            query.execute(&mut *tx).await?;
         }
         self.commit_cases(tx, &changes, &audit).await?;
-        Ok(out.into_iter().flatten().collect())
+        Ok(out)
     }
 
     async fn sync_visit_facts(
@@ -412,23 +446,43 @@ where
         audit: AuditEntry,
     ) -> Result<Vec<bool>, ApiError> {
         let mut tx = landsby_platform::db::begin(&self.pool, DB::BEGIN_WRITE).await?;
-        let mut out = vec![false; items.len()];
+        // Set-based: the cases locked and the facts they had read with one statement each; the
+        // replaced facts deleted, the new inserted and the positions moved with one each.
+        let ids = case_ids(&items, |item| item.case_id);
+        let mut cases = Self::locked_cases(&mut tx, agency, &ids).await?;
+        let newer = |case: &crate::model::CaseRecord, sequence: i64| {
+            case.visit_facts_sequence
+                .is_none_or(|known| sequence > known)
+        };
+        // Facts as of a later position with the frame as known may say what is already known.
+        let compared: Vec<Uuid> = items
+            .iter()
+            .filter(|item| {
+                cases.get(&item.case_id).is_some_and(|case| {
+                    newer(case, item.sequence) && item.frame_complete == case.frame_complete
+                })
+            })
+            .map(|item| item.case_id)
+            .collect();
+        let mut known = Self::visit_facts_of(&mut tx, &compared).await?;
+        let mut out = Vec::with_capacity(items.len());
         let mut changes = Vec::with_capacity(items.len());
-        for (index, item) in in_case_order(items, |item| item.case_id) {
+        let mut replaced: Vec<Uuid> = Vec::new();
+        let mut facts: Vec<(Uuid, crate::model::VisitFact)> = Vec::new();
+        let mut moved: HashSet<Uuid> = HashSet::new();
+        for item in items {
             let VisitFactsSync {
                 case_id,
                 sequence,
                 frame_complete,
                 visits,
             } = item;
-            let mut case = Self::locked_case(&mut tx, agency, case_id).await?;
-            let newer = case
-                .visit_facts_sequence
-                .is_none_or(|known| sequence > known);
-            // Facts as of a later position that say what is already known move only the position:
-            // no new version (a caseworker's etag stays good), no event (nothing follows from them).
+            let mut case = cases.remove(&case_id).ok_or_else(|| not_found("case"))?;
+            let newer = newer(&case, sequence);
+            // Facts that say what is already known move only the position: no new version (a
+            // caseworker's etag stays good), no event (nothing follows from them).
             let same = newer && frame_complete == case.frame_complete && {
-                let mut known = Self::visit_facts(&mut tx, case_id).await?;
+                let mut known = known.remove(&case_id).unwrap_or_default();
                 let mut given = visits.clone();
                 known.sort_by_key(|v| (v.start, v.visit_id));
                 given.sort_by_key(|v| (v.start, v.visit_id));
@@ -436,54 +490,82 @@ where
             };
             let applies = newer && !same;
             let mut events = Vec::new();
-            if same {
+            if newer {
                 case.visit_facts_sequence = Some(sequence);
-                Self::save_case(&mut tx, &case).await?;
+                moved.insert(case_id);
             }
             if applies {
-                sqlx::query(DELETE_VISIT_FACTS)
-                    .bind(case_id)
-                    .execute(&mut *tx)
-                    .await?;
-                for v in &visits {
-                    sqlx::query(INSERT_VISIT_FACT)
-                        .bind(case_id)
-                        .bind(v.visit_id)
-                        .bind(v.parent_id)
-                        .bind(v.start)
-                        .bind(v.outcome.as_str().to_owned())
-                        .bind(v.concern)
-                        .bind(v.foster_parents_involved)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                case.visit_facts_sequence = Some(sequence);
+                replaced.push(case_id);
+                facts.extend(visits.into_iter().map(|v| (case_id, v)));
                 case.frame_complete = frame_complete;
                 // Readiness and the due reviews (an early review after a concern) follow from the
                 // visit facts, so the case's version moves: a due-review stamp from before is older.
                 case.version += 1;
                 case.updated_at = audit.at;
-                Self::save_case(&mut tx, &case).await?;
                 events.push(EventChange::CaseUpdated(pb::CaseUpdated {
                     paths: vec!["visit_facts".to_owned()],
                 }));
             }
-            let change = CaseChange {
+            out.push(applies);
+            changes.push(CaseChange {
                 case,
                 events,
                 resources: Vec::new(),
-            };
-            out[index] = applies;
-            changes.push(change);
+            });
+        }
+        if !replaced.is_empty() {
+            let sql = format!("{DELETE_VISIT_FACTS}{})", placeholders(1, replaced.len()));
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for case_id in &replaced {
+                query = query.bind(*case_id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for chunk in facts.chunks(VISIT_FACTS_CHUNK) {
+            let sql = format!(
+                "{INSERT_VISIT_FACTS}{}",
+                value_rows(1, chunk.len(), VISIT_FACT_COLUMNS)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (case_id, v) in chunk {
+                query = query
+                    .bind(*case_id)
+                    .bind(v.visit_id)
+                    .bind(v.parent_id)
+                    .bind(v.start)
+                    .bind(v.outcome.as_str().to_owned())
+                    .bind(v.concern)
+                    .bind(v.foster_parents_involved);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let moved: Vec<&crate::model::CaseRecord> = changes
+            .iter()
+            .map(|change| &change.case)
+            .filter(|case| moved.contains(&case.id))
+            .collect();
+        for chunk in moved.chunks(CASES_CHUNK) {
+            let mut query =
+                sqlx::query(AssertSqlSafe(update_cases(SET_VISIT_FACTS, chunk.len(), 5)));
+            for case in chunk {
+                query = query
+                    .bind(case.id)
+                    .bind(case.visit_facts_sequence)
+                    .bind(case.frame_complete)
+                    .bind(case.version)
+                    .bind(case.updated_at);
+            }
+            query.execute(&mut *tx).await?;
         }
         self.commit_cases(tx, &changes, &audit).await?;
         Ok(out)
     }
 }
 
-/// `items` with their places, in the order of their case ids.
-fn in_case_order<T>(items: Vec<T>, case_id: impl Fn(&T) -> Uuid) -> Vec<(usize, T)> {
-    let mut items: Vec<(usize, T)> = items.into_iter().enumerate().collect();
-    items.sort_by_key(|(_, item)| case_id(item));
-    items
+/// The cases of `items`, in id order and each once.
+fn case_ids<T>(items: &[T], case_id: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = items.iter().map(case_id).collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
