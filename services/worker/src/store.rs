@@ -167,7 +167,10 @@ const SWEEP_SELECT: &str = "SELECT s.id, s.agency, s.trigger, s.day, s.planned, 
      CAST(COALESCE(SUM(b.follow_up_flags), 0) AS BIGINT) AS follow_up_flags \
      FROM sweeps s LEFT JOIN sweep_batches b ON b.sweep_id = s.id";
 
-/// Finishes a planned sweep whose batches are all done.
+/// Locks a sweep's row for the rest of the transaction: whoever may finish the sweep (a batch done,
+/// the planner done) takes it first, so the last of them sees what the others committed.
+const LOCK_SWEEP: &str = "SELECT id FROM sweeps WHERE id = $1";
+/// Finishes a planned sweep whose batches are all done. Run after [`LOCK_SWEEP`].
 const FINISH_SWEEP: &str = "UPDATE sweeps SET finished_at = $2 WHERE id = $1 AND planned \
      AND finished_at IS NULL \
      AND NOT EXISTS (SELECT 1 FROM sweep_batches WHERE sweep_id = $1 AND NOT done)";
@@ -187,6 +190,19 @@ where
     for<'r> (i64,): FromRow<'r, DB::Row>,
     for<'r> (Uuid,): FromRow<'r, DB::Row>,
 {
+    /// Takes the sweep's row lock ([`LOCK_SWEEP`]) in the transaction on `conn` (SQLite's
+    /// transactions that write are one at a time already).
+    async fn lock_sweep(conn: &mut DB::Connection, sweep_id: Uuid) -> Result<(), ApiError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{LOCK_SWEEP}{}",
+            DB::FOR_UPDATE
+        )))
+        .bind(sweep_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     async fn sweep_where(
         conn: &mut DB::Connection,
         condition: &str,
@@ -400,16 +416,24 @@ where
 
     async fn planned(&self, sweep_id: Uuid) -> Result<(), ApiError> {
         let mut conn = self.pool.acquire().await?;
-        sqlx::query("UPDATE sweeps SET planned = TRUE WHERE id = $1")
-            .bind(sweep_id)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(FINISH_SWEEP)
-            .bind(sweep_id)
-            .bind(Utc::now())
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
+        sqlx::query(DB::BEGIN_WRITE).execute(&mut *conn).await?;
+        let result = async {
+            Self::lock_sweep(&mut conn, sweep_id).await?;
+            sqlx::query("UPDATE sweeps SET planned = TRUE WHERE id = $1")
+                .bind(sweep_id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(FINISH_SWEEP)
+                .bind(sweep_id)
+                .bind(Utc::now())
+                .execute(&mut *conn)
+                .await?;
+            Ok::<_, ApiError>(())
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::query(end).execute(&mut *conn).await?;
+        result
     }
 
     async fn finish_batch(
@@ -421,6 +445,7 @@ where
         let mut conn = self.pool.acquire().await?;
         sqlx::query(DB::BEGIN_WRITE).execute(&mut *conn).await?;
         let result = async {
+            Self::lock_sweep(&mut conn, sweep_id).await?;
             sqlx::query(
                 "UPDATE sweep_batches SET done = TRUE, cases_done = $3, cases_failed = $4, \
                  review_reminders = $5, escalations = $6, visit_reminders = $7, \

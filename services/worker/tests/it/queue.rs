@@ -19,6 +19,7 @@ on_both_backends!(
     one_process_follows_a_feed_at_a_time,
     one_sweep_runs_at_a_time_and_a_tick_is_swept_once,
     a_batch_done_twice_counts_once_and_the_last_batch_finishes_the_sweep,
+    batches_finishing_at_once_and_the_plan_still_finish_the_sweep,
     retention_removes_old_done_and_dead_jobs_and_nothing_else,
 );
 
@@ -358,6 +359,55 @@ async fn a_batch_done_twice_counts_once_and_the_last_batch_finishes_the_sweep(ba
             .len(),
         2
     );
+}
+
+/// Batches done at the same moment as each other and as the planner's last word: whichever
+/// commits last sees the others and finishes the sweep (none may decide on what another has not
+/// committed yet, or the sweep never ends and `sweep --once` waits forever).
+async fn batches_finishing_at_once_and_the_plan_still_finish_the_sweep(backend: Backend) {
+    let (_db, pool) = migrated(backend).await;
+    let q = Queue::new(&pool);
+    let s = store::open(pool);
+    for round in 0..10 {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        let (sweep, _) = s
+            .start_sweep(AGENCY, &format!("manual:{round}"), "manual", day)
+            .await
+            .unwrap();
+        let keys: Vec<String> = (0..8).map(|i| format!("r{round}b{i}")).collect();
+        for key in &keys {
+            let job = Job::SweepBatch {
+                agency: AGENCY.into(),
+                sweep_id: sweep.id,
+                batch: 0,
+                key: key.clone(),
+                case_ids: vec![Uuid::now_v7()],
+            };
+            let also = Also::Batch {
+                sweep_id: sweep.id,
+                key,
+                cases: 1,
+            };
+            q.push(&[(job, key.clone())], 3, also).await.unwrap();
+        }
+        let counts = BatchCounts {
+            cases_done: 1,
+            ..BatchCounts::default()
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for key in keys {
+            let s = s.clone();
+            tasks.spawn(async move { s.finish_batch(sweep.id, &key, counts).await });
+        }
+        let planner = s.clone();
+        tasks.spawn(async move { planner.planned(sweep.id).await });
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().unwrap();
+        }
+        let end = s.sweep(AGENCY, Some(sweep.id)).await.unwrap().unwrap();
+        assert_eq!(end.counts.cases_done, 8);
+        assert!(end.finished_at.is_some(), "round {round}: never finished");
+    }
 }
 
 /// Sets a job's status, attempts and when it finished (`days` ago).
