@@ -92,6 +92,35 @@ pub struct CaseRead {
 /// tens of kilobytes a case, and an answer must stay under `server.max_message_bytes` (4 MiB).
 pub(crate) const READ_CHUNK: usize = 25;
 
+/// The most cases written per call (the case service takes up to 200), so a sweep batch of 100
+/// writes each kind of fact in one call and one transaction…
+const WRITE_CHUNK: usize = 100;
+/// …unless their encoded size passes this first (a year of visits for many cases), well under
+/// `server.max_message_bytes` (4 MiB).
+const WRITE_BYTES: usize = 1024 * 1024;
+
+/// `items` cut into calls of at most [`WRITE_CHUNK`] items and, past the first item of each,
+/// [`WRITE_BYTES`] by `size`.
+fn write_chunks<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let mut n = 0;
+        let mut bytes = 0;
+        for item in rest.iter().take(WRITE_CHUNK) {
+            bytes += size(item);
+            if n > 0 && bytes > WRITE_BYTES {
+                break;
+            }
+            n += 1;
+        }
+        let (chunk, after) = rest.split_at(n);
+        chunks.push(chunk);
+        rest = after;
+    }
+    chunks
+}
+
 /// Reads what the cases `ids` are computed from, a few calls for all of them: the visitation
 /// feed's position first (the visits read are at least that new), then the cases' snapshots and
 /// their plans and visits. A case the agency does not have is not in the map.
@@ -471,7 +500,7 @@ pub async fn recompute_all(
         })
         .collect();
     let mut moved = Vec::new();
-    for chunk in items.chunks(READ_CHUNK) {
+    for chunk in write_chunks(&items, prost::Message::encoded_len) {
         let ids: Vec<Uuid> = chunk.iter().filter_map(|i| uuid(&i.case_id)).collect();
         let synced = call!(
             ctx,
@@ -589,7 +618,7 @@ pub async fn recompute_all(
             ))
         })
         .collect();
-    for chunk in items.chunks(READ_CHUNK) {
+    for chunk in write_chunks(&items, |(_, item)| prost::Message::encoded_len(item)) {
         let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
         let synced = call!(
             ctx,
@@ -953,6 +982,31 @@ async fn previous_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_go_a_hundred_cases_a_call_or_fewer_when_large() {
+        let small = vec![10_usize; 250];
+        let sizes: Vec<usize> = write_chunks(&small, |n| *n)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(sizes, [100, 100, 50]);
+        // Large items: as many as fit in WRITE_BYTES, and one alone even when it alone is larger.
+        let large = vec![
+            WRITE_BYTES / 3,
+            WRITE_BYTES / 3,
+            WRITE_BYTES / 3,
+            WRITE_BYTES / 3,
+            2 * WRITE_BYTES,
+            1,
+        ];
+        let sizes: Vec<usize> = write_chunks(&large, |n| *n)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(sizes, [3, 1, 1, 1]);
+        assert!(write_chunks(&Vec::<usize>::new(), |n| *n).is_empty());
+    }
 
     fn day(d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default()
