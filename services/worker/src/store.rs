@@ -203,6 +203,31 @@ where
         Ok(())
     }
 
+    /// In one transaction: the sweep's row lock, `change` (the plan done, or a batch), then the
+    /// sweep finished if it is planned and every batch is done.
+    async fn change_and_finish(
+        &self,
+        sweep_id: Uuid,
+        change: sqlx::query::Query<'_, DB, DB::Arguments>,
+    ) -> Result<(), ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query(DB::BEGIN_WRITE).execute(&mut *conn).await?;
+        let result = async {
+            Self::lock_sweep(&mut conn, sweep_id).await?;
+            change.execute(&mut *conn).await?;
+            sqlx::query(FINISH_SWEEP)
+                .bind(sweep_id)
+                .bind(Utc::now())
+                .execute(&mut *conn)
+                .await?;
+            Ok::<_, ApiError>(())
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::query(end).execute(&mut *conn).await?;
+        result
+    }
+
     async fn sweep_where(
         conn: &mut DB::Connection,
         condition: &str,
@@ -415,25 +440,8 @@ where
     }
 
     async fn planned(&self, sweep_id: Uuid) -> Result<(), ApiError> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query(DB::BEGIN_WRITE).execute(&mut *conn).await?;
-        let result = async {
-            Self::lock_sweep(&mut conn, sweep_id).await?;
-            sqlx::query("UPDATE sweeps SET planned = TRUE WHERE id = $1")
-                .bind(sweep_id)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query(FINISH_SWEEP)
-                .bind(sweep_id)
-                .bind(Utc::now())
-                .execute(&mut *conn)
-                .await?;
-            Ok::<_, ApiError>(())
-        }
-        .await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::query(end).execute(&mut *conn).await?;
-        result
+        let change = sqlx::query("UPDATE sweeps SET planned = TRUE WHERE id = $1").bind(sweep_id);
+        self.change_and_finish(sweep_id, change).await
     }
 
     async fn finish_batch(
@@ -442,36 +450,20 @@ where
         batch_key: &str,
         counts: BatchCounts,
     ) -> Result<(), ApiError> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query(DB::BEGIN_WRITE).execute(&mut *conn).await?;
-        let result = async {
-            Self::lock_sweep(&mut conn, sweep_id).await?;
-            sqlx::query(
-                "UPDATE sweep_batches SET done = TRUE, cases_done = $3, cases_failed = $4, \
-                 review_reminders = $5, escalations = $6, visit_reminders = $7, \
-                 follow_up_flags = $8 WHERE sweep_id = $1 AND batch_key = $2 AND NOT done",
-            )
-            .bind(sweep_id)
-            .bind(batch_key.to_owned())
-            .bind(counts.cases_done)
-            .bind(counts.cases_failed)
-            .bind(counts.review_reminders)
-            .bind(counts.escalations)
-            .bind(counts.visit_reminders)
-            .bind(counts.follow_up_flags)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(FINISH_SWEEP)
-                .bind(sweep_id)
-                .bind(Utc::now())
-                .execute(&mut *conn)
-                .await?;
-            Ok::<_, ApiError>(())
-        }
-        .await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::query(end).execute(&mut *conn).await?;
-        result
+        let change = sqlx::query(
+            "UPDATE sweep_batches SET done = TRUE, cases_done = $3, cases_failed = $4, \
+             review_reminders = $5, escalations = $6, visit_reminders = $7, \
+             follow_up_flags = $8 WHERE sweep_id = $1 AND batch_key = $2 AND NOT done",
+        )
+        .bind(sweep_id)
+        .bind(batch_key.to_owned())
+        .bind(counts.cases_done)
+        .bind(counts.cases_failed)
+        .bind(counts.review_reminders)
+        .bind(counts.escalations)
+        .bind(counts.visit_reminders)
+        .bind(counts.follow_up_flags);
+        self.change_and_finish(sweep_id, change).await
     }
 }
 
