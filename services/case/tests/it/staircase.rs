@@ -1488,15 +1488,7 @@ async fn the_worker_syncs_many_cases_in_one_transaction_all_or_nothing(backend: 
         facts(&cases[0], &mothers[0].id, 2, 20),
     ];
     let sent = items.clone();
-    let req = w.req(pb::BatchSyncVisitFactsRequest { items });
-    let got = w
-        .inner
-        .batch_sync_visit_facts(req)
-        .await
-        .unwrap()
-        .into_inner();
-    let applied: Vec<bool> = got.results.iter().map(|r| r.applied).collect();
-    assert_eq!(applied, [true, false, true]);
+    assert_eq!(synced(&mut w, items).await, [true, false, true]);
     assert_eq!(
         cw.get(&cases[0].id).await.unwrap().version,
         cases[0].version + 1
@@ -1512,21 +1504,12 @@ async fn the_worker_syncs_many_cases_in_one_transaction_all_or_nothing(backend: 
         as_of_sequence: 21,
         ..item.clone()
     };
-    let req = w.req(pb::BatchSyncVisitFactsRequest {
-        items: vec![
-            later(&sent[2]),
-            later(&sent[0]),
-            facts(&third, &mothers[2].id, 1, 15),
-        ],
-    });
-    let got = w
-        .inner
-        .batch_sync_visit_facts(req)
-        .await
-        .unwrap()
-        .into_inner();
-    let applied: Vec<bool> = got.results.iter().map(|r| r.applied).collect();
-    assert_eq!(applied, [false, false, false]);
+    let items = vec![
+        later(&sent[2]),
+        later(&sent[0]),
+        facts(&third, &mothers[2].id, 1, 15),
+    ];
+    assert_eq!(synced(&mut w, items).await, [false, false, false]);
     assert_eq!(
         cw.get(&cases[0].id).await.unwrap().version,
         cases[0].version + 1
@@ -1650,6 +1633,18 @@ async fn the_worker_syncs_many_cases_in_one_transaction_all_or_nothing(backend: 
         cw.reviews(&now[0].id, pb::ReviewStatus::Unspecified).await[0].computed_key,
         "a"
     );
+}
+
+/// BatchSyncVisitFacts of `items`: whether each applied, in the order asked.
+async fn synced(w: &mut Client, items: Vec<pb::VisitFactsItem>) -> Vec<bool> {
+    let req = w.req(pb::BatchSyncVisitFactsRequest { items });
+    let got = w
+        .inner
+        .batch_sync_visit_facts(req)
+        .await
+        .unwrap()
+        .into_inner();
+    got.results.iter().map(|r| r.applied).collect()
 }
 
 /// Two workers' batches over the same cases, one in the reverse order of the other, again and
