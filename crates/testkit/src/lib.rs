@@ -182,6 +182,62 @@ impl Drop for TestDb {
     }
 }
 
+/// The plan PostgreSQL keeps for the statement `sql` on a fresh database of `migrations` whose
+/// tables were never analysed: the generic plan a prepared statement gets before autovacuum's first
+/// round (or for ever, with autovacuum off). A read by id that is planned here over an index that
+/// leads with the agency walks every row of the agency once the table has grown; one planned over
+/// the primary key does not. `EXPLAIN` text, one line per node.
+pub async fn cold_plan(migrations: &landsby_platform::db::Migrations, sql: &str) -> String {
+    let db = TestDb::new(Backend::Postgres).await;
+    db.pool().migrate(migrations).await.expect("migrations");
+    let mut conn = connect_admin(db.url()).await;
+    // The most `$n` in the statement: that many NULLs for EXECUTE.
+    let params = sql
+        .split('$')
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<usize>().ok()
+        })
+        .max()
+        .unwrap_or(0);
+    for statement in [
+        "SET plan_cache_mode = force_generic_plan".to_owned(),
+        format!("PREPARE cold AS {sql}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .expect("PREPARE");
+    }
+    let args = if params == 0 {
+        String::new()
+    } else {
+        format!("({})", vec!["NULL"; params].join(", "))
+    };
+    let lines: Vec<String> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN EXECUTE cold{args}")))
+            .fetch_all(&mut conn)
+            .await
+            .expect("EXPLAIN");
+    lines.join("\n")
+}
+
+/// Panics unless every scan of `table` in `plan` ([`cold_plan`]) goes through its primary key.
+pub fn assert_by_primary_key(plan: &str, table: &str) {
+    let scans: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains(&format!(" on {table} ")) || l.ends_with(&format!(" on {table}")))
+        .collect();
+    assert!(!scans.is_empty(), "no scan of {table} in\n{plan}");
+    for scan in scans {
+        assert!(
+            scan.contains(&format!("using {table}_pkey on {table}")),
+            "{table} is not read by its primary key on a cold database:\n{plan}"
+        );
+    }
+}
+
 async fn connect_admin(admin: &str) -> sqlx::PgConnection {
     match <sqlx::PgConnection as sqlx::Connection>::connect(admin).await {
         Ok(conn) => conn,

@@ -335,6 +335,12 @@ impl PreferencesRow {
 
 const NOTIFICATION_COLUMNS: &str = "id, agency, case_id, idempotency_key, fingerprint, recipient, \
     kind, language, subject, body, redacted, status, created_at";
+/// One notification by its id alone: the caller compares the agency. With `agency = $1` in the
+/// statement too, PostgreSQL may plan it, on tables it has no statistics of yet, over an index that
+/// leads with the agency, and keep that plan: every read would walk the agency's notifications.
+fn get_sql() -> String {
+    format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1")
+}
 const DELIVERY_COLUMNS: &str = "id, notification_id, channel, address, status, attempts, \
     next_attempt_at, dead_reason, delivered_at";
 
@@ -687,14 +693,11 @@ where
         id: Uuid,
     ) -> Result<Option<NotificationRecord>, ApiError> {
         let mut conn = self.pool.acquire().await?;
-        let sql = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE agency = $1 AND id = $2"
-        );
-        let row: Option<NotificationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(agency.as_str().to_owned())
+        let row: Option<NotificationRow> = sqlx::query_as(sqlx::AssertSqlSafe(get_sql()))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
+        let row = row.filter(|r| r.agency == agency.as_str());
         Ok(Self::with_deliveries(&mut conn, row.into_iter().collect())
             .await?
             .pop())
@@ -1103,5 +1106,18 @@ where
         audit::append(&mut *tx, &audit).await?;
         tx.commit().await?;
         Ok((ids.len() as u64, more))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use landsby_testkit::{assert_by_primary_key, cold_plan};
+
+    /// A notification is read by its id through the primary key even before PostgreSQL has
+    /// statistics.
+    #[tokio::test]
+    async fn a_read_by_id_uses_the_primary_key_on_a_cold_database() {
+        let plan = cold_plan(&crate::MIGRATIONS, &super::get_sql()).await;
+        assert_by_primary_key(&plan, "notifications");
     }
 }

@@ -72,6 +72,7 @@ fn code<T>(parse: fn(&str) -> Option<T>, value: &str, what: &str) -> Result<T, A
 /// A case's assignment and whether a subject holds an unexpired grant to it (`CASE_ACCESS`).
 #[derive(sqlx::FromRow)]
 pub struct AccessRow {
+    pub agency: String,
     pub assigned_caseworker: String,
     pub co_caseworker: Option<String>,
     pub team: String,

@@ -191,6 +191,22 @@ async fn cases_of_one_agency_are_invisible_to_another(backend: Backend) {
         .await
         .unwrap();
     assert!(read_case(&store, &bergen, case.id).await.is_none());
+    // Read by id alone, the agency compared after: another agency's access is none.
+    let now = chrono::Utc::now();
+    assert!(
+        store
+            .case_access(&bergen, case.id, "cw", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .case_access(&oslo, case.id, "cw", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(
         store
             .list_cases(&bergen, &CaseFilter::default(), None, 10)

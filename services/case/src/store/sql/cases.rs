@@ -25,15 +25,16 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A case, its board decisions and whether `$3` holds a grant to it unexpired at `$4`, in one
-/// statement: one snapshot, one round trip ([`CaseDecisionRow`]).
-const GET_CASE: &str = concat!(
+/// statement: one snapshot, one round trip ([`CaseDecisionRow`]). The case by its id alone, its
+/// agency compared after (see `SELECT_CASE`).
+pub(super) const GET_CASE: &str = concat!(
     "SELECT c.*, EXISTS (SELECT 1 FROM break_glass_grants g WHERE g.agency = $1 AND g.case_id = $2 \
      AND g.subject = $3 AND g.expires_at > $4) AS granted, d.id AS d_id, \
      d.reference AS d_reference, d.decided_on AS d_decided_on, d.valid_from AS d_valid_from, \
      d.valid_to AS d_valid_to, d.secret_address AS d_secret_address, d.floors AS d_floors, \
      d.recorded_by AS d_recorded_by, d.recorded_at AS d_recorded_at FROM (SELECT ",
     case_columns!(),
-    " FROM cases WHERE agency = $1 AND id = $2) c LEFT JOIN board_decisions d ON d.case_id = c.id \
+    " FROM cases WHERE id = $2) c LEFT JOIN board_decisions d ON d.case_id = c.id \
      ORDER BY d.valid_from, d.recorded_at, d.id"
 );
 /// Followed by [`LIST_CASES_END`], or by a need-to-know condition and then it.
@@ -45,9 +46,10 @@ const LIST_CASES: &str = concat!(
      AND ($6 IS NULL OR id > $6)"
 );
 const LIST_CASES_END: &str = " ORDER BY id LIMIT $7";
-const CASE_ACCESS: &str = "SELECT assigned_caseworker, co_caseworker, team, \
+/// By the case's id alone, its agency compared after (see `SELECT_CASE`).
+pub(super) const CASE_ACCESS: &str = "SELECT agency, assigned_caseworker, co_caseworker, team, \
     EXISTS (SELECT 1 FROM break_glass_grants g WHERE g.agency = $1 AND g.case_id = $2 \
-    AND g.subject = $3 AND g.expires_at > $4) AS granted FROM cases WHERE agency = $1 AND id = $2";
+    AND g.subject = $3 AND g.expires_at > $4) AS granted FROM cases WHERE id = $2";
 const INSERT_GRANT: &str = "INSERT INTO break_glass_grants \
     (id, agency, case_id, subject, reason, granted_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const INSERT_DECISION: &str = concat!(
@@ -214,7 +216,9 @@ where
             }
             first.get_or_insert(row);
         }
-        let Some(row) = first else { return Ok(None) };
+        let Some(row) = first.filter(|r| r.case.agency == agency.as_str()) else {
+            return Ok(None);
+        };
         let access = model::CaseAccess {
             caseworker: row.case.assigned_caseworker.clone(),
             co_caseworker: row.case.co_caseworker.clone(),
@@ -238,7 +242,9 @@ where
             .bind(now)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(AccessRow::into_access))
+        Ok(row
+            .filter(|r| r.agency == agency.as_str())
+            .map(AccessRow::into_access))
     }
 
     async fn grant_break_glass(

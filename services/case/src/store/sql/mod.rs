@@ -50,11 +50,10 @@ impl<DB: Database> SqlCaseStore<DB> {
     }
 }
 
-const SELECT_CASE: &str = concat!(
-    "SELECT ",
-    case_columns!(),
-    " FROM cases WHERE agency = $1 AND id = $2"
-);
+/// A case by its id alone: the caller compares the agency. With `agency = $1` in the statement too,
+/// PostgreSQL may plan it, on tables it has no statistics of yet, over an index that leads with the
+/// agency, and keep that plan: every read would walk the agency's cases (the test below).
+const SELECT_CASE: &str = concat!("SELECT ", case_columns!(), " FROM cases WHERE id = $1");
 const INSERT_CASE: &str = concat!(
     "INSERT INTO cases (",
     case_columns!(),
@@ -221,11 +220,12 @@ where
             SELECT_CASE.to_owned()
         };
         let row: Option<CaseRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(agency.as_str().to_owned())
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row.filter(|r| r.agency == agency.as_str()) else {
+            return Ok(None);
+        };
         let decisions: Vec<DecisionRow> = sqlx::query_as(CASE_DECISIONS)
             .bind(id)
             .fetch_all(&mut *conn)
@@ -246,11 +246,10 @@ where
         id: Uuid,
     ) -> Result<bool, ApiError> {
         let row: Option<CaseRow> = sqlx::query_as(SELECT_CASE)
-            .bind(agency.as_str().to_owned())
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
-        Ok(row.is_some())
+        Ok(row.is_some_and(|r| r.agency == agency.as_str()))
     }
 
     async fn load_members(
@@ -678,4 +677,22 @@ fn group_decisions(decisions: Vec<BoardDecisionRecord>) -> HashMap<Uuid, Vec<Boa
         by_case.entry(decision.case_id).or_default().push(decision);
     }
     by_case
+}
+
+#[cfg(test)]
+mod tests {
+    use landsby_testkit::{assert_by_primary_key, cold_plan};
+
+    /// A case is read by its id through the primary key even before PostgreSQL has statistics:
+    /// a plan over an index that leads with the agency would read every case of the agency.
+    #[tokio::test]
+    async fn reads_of_one_case_use_the_primary_key_on_a_cold_database() {
+        for sql in [
+            super::SELECT_CASE,
+            super::cases::GET_CASE,
+            super::cases::CASE_ACCESS,
+        ] {
+            assert_by_primary_key(&cold_plan(&crate::MIGRATIONS, sql).await, "cases");
+        }
+    }
 }

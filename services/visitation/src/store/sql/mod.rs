@@ -41,11 +41,10 @@ impl<DB: Database> SqlVisitationStore<DB> {
     }
 }
 
-const SELECT_PLAN: &str = concat!(
-    "SELECT ",
-    plan_columns!(),
-    " FROM plans WHERE agency = $1 AND id = $2"
-);
+/// By its id alone: the caller compares the agency. With `agency = $1` in the statement too,
+/// PostgreSQL may plan it, on tables it has no statistics of yet, over an index that leads with the
+/// agency, and keep that plan: every read would walk the agency's rows (the test below).
+const SELECT_PLAN: &str = concat!("SELECT ", plan_columns!(), " FROM plans WHERE id = $1");
 const SELECT_PLAN_FOR: &str = concat!(
     "SELECT ",
     plan_columns!(),
@@ -62,11 +61,8 @@ const UPDATE_PLAN: &str = "UPDATE plans SET computed = $2, computed_from = $3, a
 const INSERT_VERSION: &str = "INSERT INTO scope_versions \
     (plan_id, version, scope, source, changed_by, rationale, computed_from, created_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-const SELECT_VISIT: &str = concat!(
-    "SELECT ",
-    visit_columns!(),
-    " FROM visits WHERE agency = $1 AND id = $2"
-);
+/// By its id alone, the agency compared after (see [`SELECT_PLAN`]).
+const SELECT_VISIT: &str = concat!("SELECT ", visit_columns!(), " FROM visits WHERE id = $1");
 const INSERT_VISIT: &str = concat!(
     "INSERT INTO visits (",
     visit_columns!(),
@@ -155,11 +151,12 @@ where
             sqlx::AssertSqlSafe(SELECT_PLAN.to_owned())
         };
         let row: Option<PlanRow> = sqlx::query_as(sql)
-            .bind(agency.as_str().to_owned())
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
-        row.map(PlanRow::into_record).transpose()
+        row.filter(|r| r.agency == agency.as_str())
+            .map(PlanRow::into_record)
+            .transpose()
     }
 
     /// The plan of one parent in a case, locked for the transaction.
@@ -264,11 +261,12 @@ where
             sqlx::AssertSqlSafe(SELECT_VISIT.to_owned())
         };
         let row: Option<VisitRow> = sqlx::query_as(sql)
-            .bind(agency.as_str().to_owned())
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
-        row.map(VisitRow::into_record).transpose()
+        row.filter(|r| r.agency == agency.as_str())
+            .map(VisitRow::into_record)
+            .transpose()
     }
 
     fn bind_visit<'q>(q: Q<'q, DB>, v: &VisitRecord) -> Result<Q<'q, DB>, ApiError> {
@@ -447,5 +445,22 @@ where
             .map(|change| Self::event(agency, case_id, audit, change))
             .collect();
         outbox::commit::<DB>(tx, std::slice::from_ref(audit), events, &self.feed).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use landsby_testkit::{assert_by_primary_key, cold_plan};
+
+    /// A plan or a visit is read by its id through the primary key even before PostgreSQL has
+    /// statistics: a plan over an index that leads with the agency would read all of the agency's.
+    #[tokio::test]
+    async fn reads_by_id_use_the_primary_key_on_a_cold_database() {
+        for (sql, table) in [
+            (super::SELECT_PLAN, "plans"),
+            (super::SELECT_VISIT, "visits"),
+        ] {
+            assert_by_primary_key(&cold_plan(&crate::MIGRATIONS, sql).await, table);
+        }
     }
 }
