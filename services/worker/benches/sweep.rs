@@ -2,7 +2,8 @@
 //! the case, visitation and notification services on fresh databases, the worker's jobs on its own.
 //!
 //! - *sweep*: seeds open cases (a child, a mother with visitation rights) through the case
-//!   service's gRPC API, then runs `landsby-worker sweep --once` (`sweep::once`) over them and
+//!   service's gRPC API, analyses the PostgreSQL tables as autovacuum would have (see [`analyze`];
+//!   every minute after, and after each sweep once the notices it queued are delivered), then runs `landsby-worker sweep --once` (`sweep::once`) over them and
 //!   reports cases recomputed per second (each: visits read and synced, the scope computed and
 //!   applied, the due reviews computed and synced, reminders looked for, the first plan told).
 //! - *latency*: the worker serving; for each of a number of cases, a step change is approved and the
@@ -80,6 +81,64 @@ fn worker_config(s: &Services, db: &TestDb) -> landsby_platform::config::Config 
     c
 }
 
+/// What autovacuum does in a deployment: statistics on every table of these PostgreSQL databases
+/// (SQLite plans without them). This machine's PostgreSQL runs with `autovacuum = off` (its CI
+/// configuration), so nothing would ever analyse the tables the bench grows from nothing; a plan
+/// prepared on an almost empty table (a sequential scan) would then be kept for the whole run.
+async fn analyze(urls: &[String]) {
+    for url in urls {
+        if url.starts_with("postgres") {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+                .await
+                .unwrap();
+            sqlx::raw_sql("ANALYZE").execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
+/// [`analyze`] every minute, autovacuum's default round, until dropped.
+struct Autovacuum(tokio::task::JoinHandle<()>);
+
+impl Autovacuum {
+    fn start(urls: Vec<String>) -> Self {
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                analyze(&urls).await;
+            }
+        }))
+    }
+}
+
+impl Drop for Autovacuum {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Waits until the notification service has tried every notice queued so far (at most two
+/// minutes): in a deployment the first night's notices are long delivered before the next night, so
+/// a sweep measured while thousands are still going out would measure the deliveries too.
+async fn delivered(notification: &TestDb) {
+    const PENDING: &str = "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'";
+    let pool = notification.pool();
+    let start = Instant::now();
+    loop {
+        let pending: i64 = match &pool {
+            landsby_platform::db::DbPool::Postgres(p) => {
+                sqlx::query_scalar(PENDING).fetch_one(p).await.unwrap()
+            }
+            landsby_platform::db::DbPool::Sqlite(p) => {
+                sqlx::query_scalar(PENDING).fetch_one(p).await.unwrap()
+            }
+        };
+        if pending == 0 || start.elapsed() > Duration::from_secs(120) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn suite(s: &Services, worker: Option<&TestServer>) -> Suite {
     Suite {
         case: s.case.channel(),
@@ -117,9 +176,16 @@ async fn seed(suite: &Suite, n: usize) -> f64 {
 
 async fn sweep(backend: Backend, n: usize) {
     let s = services(backend).await;
+    let db = TestDb::new(backend).await;
+    let urls: Vec<String> = [&s.case.db, &s.visitation.db, &s.notification.db, &db]
+        .iter()
+        .map(|d| d.url().to_owned())
+        .collect();
+    let _autovacuum = Autovacuum::start(urls.clone());
     let seeded = seed(&suite(&s, None), n).await;
     println!("{backend:?}: seeded {n} cases at {seeded:.0}/s");
-    let db = TestDb::new(backend).await;
+    // Tables analysed as a deployment's would be by the night of a sweep.
+    analyze(&urls).await;
     // The first sweep computes every case for the first time (its first plan made and told); the
     // second is a night when nothing changed.
     for night in [
@@ -140,6 +206,8 @@ async fn sweep(backend: Backend, n: usize) {
             sweep.batches_total,
             sweep.counts.cases_failed
         );
+        delivered(&s.notification.db).await;
+        analyze(&urls).await;
     }
 }
 
