@@ -150,6 +150,7 @@ async fn migrate_then_two_replicas_of_the_case_service_share_one_postgres_databa
             &token,
             pb::GetCaseRequest {
                 case_id: created.id.clone(),
+                ..Default::default()
             },
         ))
         .await
@@ -549,6 +550,7 @@ async fn sqlite_kill_9_during_writes_loses_no_acknowledged_write() {
                 &token,
                 pb::GetCaseRequest {
                     case_id: id.clone(),
+                    ..Default::default()
                 },
             ))
             .await;

@@ -101,7 +101,10 @@ impl Platform {
             .cases
             .get_case(authed(
                 &self.token,
-                cpb::GetCaseRequest { case_id: f.case_id },
+                cpb::GetCaseRequest {
+                    case_id: f.case_id,
+                    ..Default::default()
+                },
             ))
             .await;
         ("GetCase", r.map(|_| ()).map_err(|s| s.code()))

@@ -387,6 +387,7 @@ impl Demo {
             &self.tokens.caseworker,
             cpb::GetCaseRequest {
                 case_id: self.case.id.clone(),
+                ..Default::default()
             },
         )?;
         some(ask("GetCase", self.cases.get_case(r)).await?.case, "case")

@@ -171,6 +171,7 @@ impl CaseAccess {
         match client
             .get_case(on_behalf.request(landsby_proto::case::GetCaseRequest {
                 case_id: case_id.to_string(),
+                ..Default::default()
             }))
             .await
         {

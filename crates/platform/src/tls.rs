@@ -78,7 +78,6 @@ impl Process {
             // cases at once for the worker's computed scopes).
             Process::Visitation => &[
                 "landsby.case.v1.CaseService/GetCase",
-                "landsby.case.v1.CaseService/ListVillageMembers",
                 "landsby.case.v1.CaseService/BatchGetCaseSnapshots",
             ],
             // Need to know of a case, on its caller's behalf.

@@ -179,7 +179,10 @@ impl Client {
     }
 
     pub async fn get(&mut self, id: &str) -> Result<pb::Case, Status> {
-        let req = self.req(pb::GetCaseRequest { case_id: id.into() });
+        let req = self.req(pb::GetCaseRequest {
+            case_id: id.into(),
+            ..Default::default()
+        });
         Ok(self
             .inner
             .get_case(req)

@@ -560,6 +560,7 @@ impl Caller {
                 &token,
                 cpb::GetCaseRequest {
                     case_id: case_id.clone(),
+                    ..Default::default()
                 },
             );
             async move { client.get_case(req).await }
@@ -848,6 +849,7 @@ async fn check(
                 &caseworker,
                 cpb::GetCaseRequest {
                     case_id: id.clone(),
+                    ..Default::default()
                 },
             ))
             .await

@@ -4,7 +4,8 @@
 //! Case content is for the agency's case staff; the worker (role `service`) makes exactly the calls
 //! it needs (a test checks the `service` column against them): it lists the open cases, reads their
 //! snapshots in batches and the event feed, and alone writes what it derives; the visitation service
-//! reads a case and its village on the worker's behalf when it puts a computed scope in force. A step or goal decision takes effect
+//! reads a case with its village (GetCase) on the worker's behalf when it puts a computed scope in
+//! force. A step or goal decision takes effect
 //! when a team lead approves it. Administrators and auditors do not read case content here.
 
 use landsby_domain::Role;
@@ -25,7 +26,7 @@ landsby_platform::rpc_table! {
     AddVillageMember => CASE_STAFF,
     UpdateVillageMember => CASE_STAFF,
     RemoveVillageMember => CASE_STAFF,
-    ListVillageMembers => CASE_STAFF_AND_WORKER,
+    ListVillageMembers => CASE_STAFF,
     RecordBoardDecision => CASE_STAFF,
     ListBoardDecisions => CASE_STAFF,
     ScheduleReview => CASE_STAFF,

@@ -21,12 +21,17 @@ use landsby_platform::audit::{AuditEntry, Auditor, Call};
 use landsby_platform::outbox::Feed;
 use landsby_platform::pagination::{PageTokens, page_size};
 use landsby_platform::server::Shutdown;
-use landsby_platform::validate::{Violations, request_id};
+use landsby_platform::validate::{Violations, known, request_id};
 use landsby_platform::{ApiError, Caller};
 use landsby_proto::case::{self as pb, case_service_server::CaseService};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
+
+/// The most village members GetCase's CASE_VIEW_WITH_VILLAGE returns (a village is a few dozen
+/// people); a larger one is refused rather than cut short, since a rule checked against part of a
+/// village could let a stranger in.
+const MAX_VILLAGE: usize = 2000;
 
 /// The case service over a store.
 pub struct CaseApi {
@@ -239,21 +244,48 @@ impl CaseService for CaseApi {
         let req = request.into_inner();
         let today = oslo_date(call.audit.at);
         let result = async {
+            let mut v = Violations::new();
+            let id = v.uuid("case_id", &req.case_id);
+            call.audit.case_id = id;
+            let with_village =
+                v.optional_enumeration("view", req.view, known::<pb::CaseView>, |view| {
+                    Some(view == pb::CaseView::WithVillage)
+                });
+            v.finish()?;
+            let (Some(id), Some(with_village)) = (id, with_village) else {
+                return Err(ApiError::internal("validated GetCase without its parts"));
+            };
             // The case and its assignment in one read; need to know decides before anything of it
             // goes out.
-            let id = case_id("case_id", &req.case_id, &mut call.audit)?;
             let (assignment, case) = self
                 .store
                 .get_case(&caller.agency, id, &caller.subject, call.audit.at)
                 .await?
                 .ok_or(ApiError::NotFound { resource: "case" })?;
             may_open(&caller, &assignment, &mut call.audit)?;
-            Ok((case, vec![]))
+            if with_village != Some(true) {
+                return Ok(((case, Vec::new()), vec![]));
+            }
+            let village = self
+                .store
+                .list_members(&caller.agency, id, None, MAX_VILLAGE + 1)
+                .await?
+                .ok_or(ApiError::NotFound { resource: "case" })?;
+            if village.len() > MAX_VILLAGE {
+                return Err(ApiError::precondition(
+                    "VILLAGE_TOO_LARGE",
+                    format!("cases/{id}"),
+                    "the village is larger than one answer carries: read it with ListVillageMembers",
+                ));
+            }
+            let ids = village.iter().map(|m| m.id).collect();
+            Ok(((case, village), ids))
         }
         .await;
-        let case = self.auditor.read(call, result).await?;
+        let (case, village) = self.auditor.read(call, result).await?;
         Ok(Response::new(pb::GetCaseResponse {
             case: Some(convert::case_to_proto(&case, today)),
+            village: village.iter().map(convert::member_to_proto).collect(),
         }))
     }
 

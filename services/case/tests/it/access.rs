@@ -104,7 +104,13 @@ async fn call(rpc: Rpc, channel: &Channel, token: &str, t: &Target) -> Result<()
     }
     match rpc {
         Rpc::CreateCase => go!(create_case, pb::CreateCaseRequest::default()),
-        Rpc::GetCase => go!(get_case, pb::GetCaseRequest { case_id }),
+        Rpc::GetCase => go!(
+            get_case,
+            pb::GetCaseRequest {
+                case_id,
+                ..Default::default()
+            }
+        ),
         Rpc::ListCases => go!(list_cases, pb::ListCasesRequest::default()),
         Rpc::UpdateCase => go!(
             update_case,

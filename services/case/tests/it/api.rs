@@ -43,6 +43,7 @@ landsby_testkit::on_both_backends!(
     every_call_leaves_an_audit_row_and_the_log_cannot_be_changed,
     every_rpc_refuses_roles_without_access_and_malformed_ids_and_changes_nothing,
     a_member_update_names_known_fields_only,
+    get_case_with_the_village_returns_every_member_under_one_audit_row,
 );
 
 async fn a_created_case_reads_back_as_created(backend: Backend) {
@@ -977,6 +978,7 @@ async fn a_missing_malformed_or_expired_token_is_unauthenticated(backend: Backen
     let err = client
         .get_case(pb::GetCaseRequest {
             case_id: uuid::Uuid::now_v7().to_string(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -995,6 +997,7 @@ async fn a_missing_malformed_or_expired_token_is_unauthenticated(backend: Backen
         let err = client
             .get_case(c.req(pb::GetCaseRequest {
                 case_id: uuid::Uuid::now_v7().to_string(),
+                ..Default::default()
             }))
             .await
             .unwrap_err();
@@ -1194,12 +1197,27 @@ async fn the_worker_may_read_but_not_write(backend: Backend) {
     let case = cw.create(new_case()).await.unwrap();
     let mut worker = Client::as_role(&server, "landsby-worker", AGENCY, &[Role::Service]);
     assert_eq!(worker.get(&case.id).await.unwrap().id, case.id);
+    // The case with its village, as the visitation service reads it on the worker's behalf.
+    let req = worker.req(pb::GetCaseRequest {
+        case_id: case.id.clone(),
+        view: pb::CaseView::WithVillage.into(),
+    });
+    worker.inner.get_case(req).await.unwrap();
+    // It reads nothing it does not need: not the village page by page, nor the decisions, reviews
+    // or readiness one by one.
     let req = worker.req(pb::ListVillageMembersRequest {
         case_id: case.id.clone(),
         ..Default::default()
     });
-    worker.inner.list_village_members(req).await.unwrap();
-    // It reads nothing it does not need: not the decisions, reviews or readiness one by one.
+    assert_eq!(
+        worker
+            .inner
+            .list_village_members(req)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
     let req = worker.req(pb::ListBoardDecisionsRequest {
         case_id: case.id.clone(),
         ..Default::default()
@@ -1329,7 +1347,14 @@ async fn every_rpc_refuses_roles_without_access_and_malformed_ids_and_changes_no
                 case: Some(new_case())
             }
         ),
-        refused!(auditor, get_case, pb::GetCaseRequest { case_id: id() }),
+        refused!(
+            auditor,
+            get_case,
+            pb::GetCaseRequest {
+                case_id: id(),
+                ..Default::default()
+            }
+        ),
         refused!(auditor, list_cases, pb::ListCasesRequest::default()),
         refused!(
             auditor,
@@ -1418,7 +1443,14 @@ async fn every_rpc_refuses_roles_without_access_and_malformed_ids_and_changes_no
             vec!["request_id", "case"],
         ),
         (
-            refused!(cw, get_case, pb::GetCaseRequest { case_id: bad() }),
+            refused!(
+                cw,
+                get_case,
+                pb::GetCaseRequest {
+                    case_id: bad(),
+                    ..Default::default()
+                }
+            ),
             vec!["case_id"],
         ),
         (
@@ -1641,4 +1673,102 @@ async fn a_child_is_found_by_national_id_through_its_hash_within_need_to_know(ba
             && r.resource_ids
                 .contains(&uuid::Uuid::parse_str(&mine).unwrap())
     }));
+}
+
+async fn get_case_with_the_village_returns_every_member_under_one_audit_row(backend: Backend) {
+    let server = server(backend).await;
+    let mut cw = Client::caseworker(&server);
+    let case = cw.create(new_case()).await.unwrap();
+    let mum = cw.add_member(&case.id, mother()).await.unwrap();
+    let foster = cw.add_member(&case.id, foster_parent()).await.unwrap();
+    let get = |view: i32| pb::GetCaseRequest {
+        case_id: case.id.clone(),
+        view,
+    };
+    let read = async |c: &mut Client, view: i32| {
+        let req = c.req(get(view));
+        c.inner.get_case(req).await.map(|r| r.into_inner())
+    };
+
+    // The case alone, unless the village is asked for.
+    for view in [pb::CaseView::Unspecified, pb::CaseView::Basic] {
+        let answer = read(&mut cw, view.into()).await.unwrap();
+        assert_eq!(answer.case.unwrap().id, case.id);
+        assert!(answer.village.is_empty(), "{view:?}");
+    }
+    let answer = read(&mut cw, pb::CaseView::WithVillage.into())
+        .await
+        .unwrap();
+    assert_eq!(answer.case.unwrap().id, case.id);
+    let mut got: Vec<&str> = answer.village.iter().map(|m| m.id.as_str()).collect();
+    let mut want = vec![mum.id.as_str(), foster.id.as_str()];
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    // One audit row for the read, naming every member it returned.
+    let rows = crate::audit_rows(&server).await;
+    let row = rows.last().unwrap();
+    assert_eq!(row.rpc, "landsby.case.v1.CaseService/GetCase");
+    assert_eq!(row.outcome, "OK");
+    let mut named: Vec<String> = row.resource_ids.iter().map(|id| id.to_string()).collect();
+    named.sort_unstable();
+    assert_eq!(named, want);
+
+    // Without need to know, the village is no more visible than the case.
+    let mut other = Client::as_role(&server, "caseworker-2", AGENCY, &[Role::Caseworker]);
+    let err = read(&mut other, pb::CaseView::WithVillage.into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    let mut bergen = Client::as_role(&server, "cw-bergen", OTHER_AGENCY, &[Role::Caseworker]);
+    let err = read(&mut bergen, pb::CaseView::WithVillage.into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+
+    // An unknown view is refused with the field named, with a bad id beside it.
+    let err = read(&mut cw, 99).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&err), ["view"]);
+    let req = cw.req(pb::GetCaseRequest {
+        case_id: "not-a-uuid".into(),
+        view: 99,
+    });
+    let err = cw.inner.get_case(req).await.unwrap_err();
+    assert_eq!(violated_fields(&err), ["case_id", "view"]);
+
+    // A village larger than one answer carries is refused, never cut short: 1,999 copies of the
+    // foster parent make 2,001 members.
+    let copies: Vec<uuid::Uuid> = (0..1999).map(|_| uuid::Uuid::now_v7()).collect();
+    let values: Vec<String> = (1..=copies.len()).map(|i| format!("(${i})")).collect();
+    let copy = format!(
+        "INSERT INTO village_members (id, case_id, role, affiliation, display_name, \
+         contact_points, preferred_language, involved, informed, prepared, \
+         has_visitation_rights, version, created_at, updated_at, removed_at) \
+         SELECT v.column1, case_id, role, affiliation, display_name, contact_points, \
+         preferred_language, involved, informed, prepared, has_visitation_rights, version, \
+         created_at, updated_at, removed_at FROM village_members, (VALUES {}) AS v WHERE id = ${}",
+        values.join(", "),
+        copies.len() + 1
+    );
+    let foster_id = uuid::Uuid::parse_str(&foster.id).unwrap();
+    let copy = || sqlx::AssertSqlSafe(copy.clone());
+    let inserted = match server.db.pool() {
+        landsby_platform::db::DbPool::Postgres(p) => {
+            let q = copies.iter().fold(sqlx::query(copy()), |q, id| q.bind(*id));
+            q.bind(foster_id).execute(&p).await.unwrap().rows_affected()
+        }
+        landsby_platform::db::DbPool::Sqlite(p) => {
+            let q = copies.iter().fold(sqlx::query(copy()), |q, id| q.bind(*id));
+            q.bind(foster_id).execute(&p).await.unwrap().rows_affected()
+        }
+    };
+    assert_eq!(inserted, 1999);
+    let err = read(&mut cw, pb::CaseView::WithVillage.into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(precondition_kinds(&err), ["VILLAGE_TOO_LARGE"]);
+    // The case alone still reads.
+    read(&mut cw, pb::CaseView::Basic.into()).await.unwrap();
 }

@@ -228,6 +228,7 @@ async fn far_past_the_concurrency_limit_calls_are_refused_at_once(backend: Backe
     );
     let mut req = cw.req(pb::GetCaseRequest {
         case_id: uuid::Uuid::now_v7().to_string(),
+        ..Default::default()
     });
     req.set_timeout(Duration::from_millis(300));
     let err = as_visitation.get_case(req).await.unwrap_err();

@@ -19,7 +19,13 @@ async fn get_case(
     id: &str,
 ) -> Result<pb::Case, tonic::Status> {
     let mut client = CaseServiceClient::new(tls_channel(server.addr, credentials));
-    let req = authed(token, pb::GetCaseRequest { case_id: id.into() });
+    let req = authed(
+        token,
+        pb::GetCaseRequest {
+            case_id: id.into(),
+            ..Default::default()
+        },
+    );
     Ok(client.get_case(req).await?.into_inner().case.expect("case"))
 }
 

@@ -2171,7 +2171,10 @@ async fn every_new_rpc_refuses_roles_without_access_and_malformed_ids(backend: B
     );
     // Another agency's case is not found, for the worker too.
     let mut bergen_worker = Client::as_role(&server, "worker", OTHER_AGENCY, &[Role::Service]);
-    let req = bergen_worker.req(pb::GetCaseRequest { case_id: id() });
+    let req = bergen_worker.req(pb::GetCaseRequest {
+        case_id: id(),
+        ..Default::default()
+    });
     assert_eq!(
         bergen_worker.inner.get_case(req).await.unwrap_err().code(),
         Code::NotFound
