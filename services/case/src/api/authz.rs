@@ -5,8 +5,8 @@
 //! it needs (a test checks the `service` column against them): it lists the open cases, reads their
 //! snapshots in batches and the event feed, and alone writes what it derives; the visitation service
 //! reads a case with its village (GetCase) on the worker's behalf when it puts a computed scope in
-//! force. A step or goal decision takes effect
-//! when a team lead approves it. Administrators and auditors do not read case content here.
+//! force. A step or goal decision takes effect when a team lead approves it. Administrators and
+//! auditors do not read case content here.
 
 use landsby_domain::Role;
 
